@@ -1,0 +1,30 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Each builds .venv from scratch
+# when it is missing (torch pinned to the release on this machine's disk) and then runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test lint venv clean
+
+$(BIN)/vmieval: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(BIN)/vmieval
+
+venv: $(BIN)/vmieval
+
+demo: venv
+	$(BIN)/vmieval train-reference --preset sample-joint --pair --epochs 2 --out runs/demo
+
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) runs reports

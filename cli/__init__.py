@@ -1,0 +1,1 @@
+"""The `vmieval` command line: parse, call one library function, render. No math lives here."""

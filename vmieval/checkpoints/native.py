@@ -1,0 +1,110 @@
+"""The native `.pt` format: a state dict plus ONE JSON metadata string, nothing else.
+
+Layout of the file (written by `torch.save`, read only with `weights_only=True`):
+    {"vmieval_format": "vmieval-native", "metadata": "<json>", "state_dict": {name: tensor}}
+Metadata keys: format, schema_version, architecture {name, config}, spec, training (free-form
+record: history, seeds, settings), vmieval_version, torch_version.
+Because the architecture is rebuilt from the registry and the tensors are loaded strictly, a
+native file can carry no code, and a file whose tensors disagree with its metadata is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vmieval.architectures.registry import build_architecture, config_from_dict
+from vmieval.atomic import atomic_write
+from vmieval.checkpoints.validate import check_forward, check_tensors, sha256_of
+from vmieval.errors import CheckpointError
+from vmieval.frozen import CheckpointInfo, FrozenVAE
+from vmieval.spec import ModelSpec
+
+FORMAT = "vmieval-native"
+SCHEMA_VERSION = 1
+
+
+def native_metadata(architecture: str, config: Any, spec: ModelSpec, training: dict[str, Any] | None) -> dict:
+    from vmieval import __version__
+
+    if not dataclasses.is_dataclass(config):
+        config = config_from_dict(architecture, dict(config))
+    cfg = dataclasses.asdict(config)
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "architecture": {"name": architecture, "config": cfg},
+        "spec": spec.to_dict(),
+        "training": training or {},
+        "vmieval_version": __version__,
+        "torch_version": torch.__version__,
+    }
+
+
+def save_native(
+    path: str | Path,
+    module: nn.Module,
+    architecture: str,
+    config: Any,
+    spec: ModelSpec,
+    training: dict[str, Any] | None = None,
+    force: bool = True,
+) -> Path:
+    """Write a native checkpoint atomically (temporary file, then rename)."""
+    metadata = native_metadata(architecture, config, spec, training)
+    state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+    payload = {"vmieval_format": FORMAT, "metadata": json.dumps(metadata), "state_dict": state}
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp), force=force)
+
+
+def is_native(payload: Any) -> bool:
+    return isinstance(payload, dict) and payload.get("vmieval_format") == FORMAT
+
+
+def parse_metadata(payload: dict, where: str) -> dict[str, Any]:
+    raw = payload.get("metadata")
+    if not isinstance(raw, str):
+        raise CheckpointError(f"{where}: native checkpoint has no metadata string")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{where}: metadata is not valid JSON ({exc.msg})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{where}: metadata does not describe a {FORMAT} checkpoint")
+    version = meta.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise CheckpointError(
+            f"{where}: schema version {version!r} is newer than this vmieval understands ({SCHEMA_VERSION}); upgrade"
+        )
+    arch = meta.get("architecture")
+    if not isinstance(arch, dict) or not isinstance(arch.get("name"), str):
+        raise CheckpointError(f"{where}: metadata names no architecture")
+    return meta
+
+
+def load_native(payload: dict, path: str | Path, device: str = "cpu") -> FrozenVAE:
+    """Build a FrozenVAE from an already `weights_only`-loaded native payload."""
+    where = str(path)
+    meta = parse_metadata(payload, where)
+    spec = ModelSpec.from_dict(meta.get("spec"))
+    name = meta["architecture"]["name"]
+    config = config_from_dict(name, meta["architecture"].get("config", {}))
+    state = payload.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{where}: native checkpoint has no state dict")
+    check_tensors(state, where)
+    module = build_architecture(name, config, spec)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())
+        raise CheckpointError(f"{where}: weights do not fit architecture {name!r} ({detail[:300]})") from None
+    module.eval()
+    check_forward(module.encode, module.decode, spec, where)
+    info = CheckpointInfo(str(path), FORMAT, sha256_of(path), name, meta)
+    return FrozenVAE.from_module(module, spec, info, device=device)

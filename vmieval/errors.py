@@ -1,0 +1,44 @@
+"""Errors a user can cause, each mapped to a one-line message and an exit code at the CLI boundary.
+
+Anything that is not a `VmievalError` is a bug in vmieval and may show a traceback (under `--debug`).
+The exit codes are part of the documented interface (README, "Exit codes"): scripts that drive
+vmieval can tell a policy refusal (needs `--trust`) from a broken file or missing data.
+"""
+
+from __future__ import annotations
+
+
+class VmievalError(Exception):
+    """Base class: the message is a single line that says what is wrong and what to do."""
+
+    exit_code = 1
+
+
+class UsageError(VmievalError):
+    """Arguments that cannot work together (an unknown target, a bad option value)."""
+
+    exit_code = 2
+
+
+class CheckpointError(VmievalError):
+    """A checkpoint that is not readable, not ours, or inconsistent with itself."""
+
+    exit_code = 3
+
+
+class TrustRequired(VmievalError):
+    """Loading would execute code from the file; refused until the user passes --trust."""
+
+    exit_code = 4
+
+
+class DataError(VmievalError):
+    """A dataset that cannot be found, read, or fed to the model."""
+
+    exit_code = 5
+
+
+class OutputError(VmievalError):
+    """An output path that cannot be written, or would overwrite a file without --force."""
+
+    exit_code = 6

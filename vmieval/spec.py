@@ -1,0 +1,206 @@
+"""The model spec: what a frozen VAE observes, how it scores pixels, and its ordered latent blocks.
+
+The spec is the only description of a model that the estimators and analyses read. It travels as
+JSON inside every checkpoint, so it is validated on the way in: a file from the internet is not
+trusted to describe itself correctly.
+
+Layout conventions (the FrozenVAE contract, ../DESIGN.md):
+- The decoder's input is the blocks' samples concatenated in block order; a categorical block
+  contributes a one-hot (or relaxed one-hot) vector of width k.
+- The encoder's output is one flat parameter vector per input, in block order: a Gaussian block
+  contributes `[mean (dim), log-variance (dim)]`, a categorical block its `logits (k)`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from vmieval.errors import CheckpointError, UsageError
+
+BlockKind = Literal["gaussian", "categorical"]
+Likelihood = Literal["bernoulli", "gaussian"]
+
+
+@dataclass(frozen=True)
+class LatentBlock:
+    """One latent block: `gaussian` (dim = size, N(0, I) prior) or `categorical` (k = size, uniform)."""
+
+    kind: BlockKind
+    name: str
+    size: int
+
+    @property
+    def decoder_width(self) -> int:
+        """Width of this block's slice of the decoder input (dim or k)."""
+        return self.size
+
+    @property
+    def param_width(self) -> int:
+        """Width of this block's slice of the encoder output (2·dim or k)."""
+        return 2 * self.size if self.kind == "gaussian" else self.size
+
+
+def gaussian(name: str, dim: int) -> LatentBlock:
+    return LatentBlock("gaussian", name, dim)
+
+
+def categorical(name: str, k: int) -> LatentBlock:
+    return LatentBlock("categorical", name, k)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Observation shape and range, likelihood, and the ordered latent blocks of a VAE.
+
+    `likelihood_scale` is the fixed standard deviation of a Gaussian likelihood (None for
+    Bernoulli, or when the decoder learns it).
+    """
+
+    observation_shape: tuple[int, int, int]
+    blocks: tuple[LatentBlock, ...]
+    likelihood: Likelihood = "bernoulli"
+    value_range: tuple[float, float] = (0.0, 1.0)
+    likelihood_scale: float | None = None
+    class_names: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- derived sizes -------------------------------------------------------------------------
+    @property
+    def latent_width(self) -> int:
+        return sum(b.decoder_width for b in self.blocks)
+
+    @property
+    def param_width(self) -> int:
+        return sum(b.param_width for b in self.blocks)
+
+    def block(self, name: str) -> LatentBlock:
+        for b in self.blocks:
+            if b.name == name:
+                return b
+        names = ", ".join(b.name for b in self.blocks)
+        raise UsageError(f"no latent block named {name!r}; this model has: {names}")
+
+    def blocks_of_kind(self, kind: BlockKind) -> list[LatentBlock]:
+        return [b for b in self.blocks if b.kind == kind]
+
+    def param_offsets(self) -> dict[str, tuple[int, int]]:
+        """Start/end of each block in the encoder's flat parameter vector."""
+        return _offsets(self.blocks, "param_width")
+
+    def latent_offsets(self) -> dict[str, tuple[int, int]]:
+        """Start/end of each block in the decoder's latent input vector."""
+        return _offsets(self.blocks, "decoder_width")
+
+    # -- validation and JSON ---------------------------------------------------------------------
+    def validate(self) -> None:
+        shape = self.observation_shape
+        if len(shape) != 3 or any(int(s) <= 0 for s in shape):
+            raise CheckpointError(f"spec: observation_shape must be (C, H, W) > 0, got {shape}")
+        if self.likelihood not in ("bernoulli", "gaussian"):
+            raise CheckpointError(f"spec: unknown likelihood {self.likelihood!r}")
+        lo, hi = self.value_range
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise CheckpointError(f"spec: value_range must be finite with low < high, got {self.value_range}")
+        if self.likelihood_scale is not None and not (self.likelihood_scale > 0):
+            raise CheckpointError("spec: likelihood_scale must be positive")
+        if not self.blocks:
+            raise CheckpointError("spec: a model needs at least one latent block")
+        seen: set[str] = set()
+        for b in self.blocks:
+            if b.kind not in ("gaussian", "categorical"):
+                raise CheckpointError(f"spec: block {b.name!r} has unknown kind {b.kind!r}")
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", b.name):
+                raise CheckpointError(f"spec: block name {b.name!r} must be an identifier")
+            if b.name in seen:
+                raise CheckpointError(f"spec: duplicate block name {b.name!r}")
+            seen.add(b.name)
+            min_size = 2 if b.kind == "categorical" else 1
+            if not isinstance(b.size, int) or b.size < min_size or b.size > 4096:
+                raise CheckpointError(f"spec: block {b.name!r} has invalid size {b.size!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["blocks"] = [asdict(b) for b in self.blocks]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any) -> ModelSpec:
+        """Build a spec from untrusted JSON; any malformed field becomes a CheckpointError."""
+        if not isinstance(d, dict):
+            raise CheckpointError("spec: expected a JSON object")
+        try:
+            blocks = tuple(LatentBlock(kind=b["kind"], name=str(b["name"]), size=int(b["size"])) for b in d["blocks"])
+            scale = d.get("likelihood_scale")
+            return cls(
+                observation_shape=tuple(int(s) for s in d["observation_shape"]),  # type: ignore[arg-type]
+                blocks=blocks,
+                likelihood=d.get("likelihood", "bernoulli"),
+                value_range=tuple(float(v) for v in d.get("value_range", (0.0, 1.0))),  # type: ignore[arg-type]
+                likelihood_scale=None if scale is None else float(scale),
+                class_names=tuple(str(c) for c in d.get("class_names", ())),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"spec: malformed field ({type(exc).__name__}: {exc})") from None
+
+
+def _offsets(blocks: tuple[LatentBlock, ...], width_attr: str) -> dict[str, tuple[int, int]]:
+    out: dict[str, tuple[int, int]] = {}
+    start = 0
+    for b in blocks:
+        end = start + getattr(b, width_attr)
+        out[b.name] = (start, end)
+        start = end
+    return out
+
+
+@dataclass(frozen=True)
+class TargetPart:
+    """A block, or a slice of a Gaussian block's dimensions, chosen as an estimation target."""
+
+    block: str
+    start: int | None = None
+    stop: int | None = None
+
+    def label(self) -> str:
+        return self.block if self.start is None else f"{self.block}[{self.start}:{self.stop}]"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A named subset of the latent code: `c`, `z[0:2]`, or a combination `c,z[0:2]`."""
+
+    parts: tuple[TargetPart, ...]
+
+    def label(self) -> str:
+        return ",".join(p.label() for p in self.parts)
+
+
+_PART = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*(\d+)\s*:\s*(\d+)\s*\])?\s*$")
+
+
+def parse_target(text: str, spec: ModelSpec) -> Target:
+    """Parse `c`, `z[0:2]` or `c,z[0:2]` against a spec (slices only on Gaussian blocks)."""
+    parts: list[TargetPart] = []
+    for raw in text.split(","):
+        m = _PART.match(raw)
+        if not m:
+            raise UsageError(f"cannot parse target {raw.strip()!r}; write e.g. 'c', 'z[0:2]' or 'c,z[0:2]'")
+        name, start, stop = m.group(1), m.group(2), m.group(3)
+        block = spec.block(name)
+        if start is None:
+            parts.append(TargetPart(name))
+            continue
+        a, b = int(start), int(stop)
+        if block.kind != "gaussian":
+            raise UsageError(f"target {raw.strip()!r}: only Gaussian blocks can be sliced")
+        if not 0 <= a < b <= block.size:
+            raise UsageError(f"target {raw.strip()!r}: slice must lie within 0..{block.size}")
+        parts.append(TargetPart(name, a, b))
+    if len({p.block for p in parts}) != len(parts):
+        raise UsageError(f"target {text!r} names a block twice")
+    return Target(tuple(parts))
