@@ -6,9 +6,9 @@ import json
 
 import click
 from rich.table import Table
+from vmieval.cli.console import stdout
 
 from vmieval.checkpoints import describe_checkpoint
-from vmieval.cli.console import stdout
 
 
 @click.command("inspect")

@@ -1,0 +1,87 @@
+"""The auxiliary network Q(target | x): recovers latent codes from images.
+
+Used twice: by the trainers (the MI regulariser of VMI-VAE) and by the post-hoc estimator (a fresh
+Q fitted to a frozen decoder). One definition keeps the two bounds the same function.
+Outputs, in target order: logits [B, K] for a categorical part; mean and log-variance [B, d] for a
+slice of Gaussian dims (a Gaussian Q with learned, input-dependent variance).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+QArchitecture = Literal["mlp", "conv"]
+
+
+@dataclass(frozen=True)
+class QPart:
+    """One target part: `categorical` with `size` = K, or `gaussian` with `size` = number of dims."""
+
+    kind: Literal["categorical", "gaussian"]
+    name: str
+    size: int
+
+    @property
+    def output_width(self) -> int:
+        return self.size if self.kind == "categorical" else 2 * self.size
+
+
+class QNetwork(nn.Module):
+    def __init__(
+        self,
+        observation_shape: tuple[int, int, int],
+        parts: tuple[QPart, ...],
+        architecture: QArchitecture = "mlp",
+        hidden: int = 256,
+    ) -> None:
+        super().__init__()
+        self.parts = parts
+        c, h, w = observation_shape
+        out = sum(p.output_width for p in parts)
+        if architecture == "mlp":
+            self.body = nn.Sequential(
+                nn.Flatten(), nn.Linear(c * h * w, 2 * hidden), nn.ReLU(), nn.Linear(2 * hidden, hidden), nn.ReLU()
+            )
+        elif architecture == "conv":
+            self.body = nn.Sequential(
+                nn.Conv2d(c, 32, 4, 2, 1),
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(32, 64, 4, 2, 1),
+                nn.LeakyReLU(0.2),
+                nn.Flatten(),
+                nn.Linear(64 * math.ceil(h / 4) * math.ceil(w / 4), hidden),
+                nn.LeakyReLU(0.2),
+            )
+        else:
+            raise ValueError(f"unknown Q architecture {architecture!r}")
+        self.head = nn.Linear(hidden, out)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Raw outputs split per part: logits, or mean and log-variance concatenated [B, 2d]."""
+        return list(torch.split(self.head(self.body(x)), [p.output_width for p in self.parts], dim=1))
+
+    def log_likelihood(self, x: torch.Tensor, targets: list[torch.Tensor]) -> torch.Tensor:
+        """log Q(target | x) per row, [B], summed over parts.
+
+        A categorical target may be an index [B], a one-hot or a relaxed one-hot [B, K] (soft
+        targets give the cross-entropy against the relaxed sample, as in training).
+        """
+        total = torch.zeros(x.shape[0], device=x.device)
+        for part, out, target in zip(self.parts, self(x), targets, strict=True):
+            if part.kind == "categorical":
+                log_q = F.log_softmax(out, dim=1)
+                if target.dim() == 1:
+                    total = total + log_q.gather(1, target.long().unsqueeze(1)).squeeze(1)
+                else:
+                    total = total + (target * log_q).sum(dim=1)
+            else:
+                mean, logvar = out[:, : part.size], out[:, part.size :].clamp(-10.0, 10.0)
+                ll = -0.5 * ((target - mean).pow(2) * torch.exp(-logvar) + logvar + math.log(2 * math.pi))
+                total = total + ll.sum(dim=1)
+        return total
