@@ -1,0 +1,118 @@
+"""Native checkpoints: round trip, strict loading, refusal of inconsistent or unsafe files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import vmieval
+from vmieval.architectures import build_architecture
+from vmieval.checkpoints import describe_checkpoint, save_native
+from vmieval.errors import CheckpointError, DataError, OutputError
+from vmieval.spec import ModelSpec, categorical, gaussian
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_round_trip_gives_identical_outputs(tmp_path: Path, joint_spec: ModelSpec, arch: str) -> None:
+    torch.manual_seed(1)
+    config = {"hidden": [32]} if arch == "mlp" else {"channels": [8, 16], "fc": 32}
+    module = build_architecture(arch, config, joint_spec).eval()
+    path = save_native(tmp_path / "m.pt", module, arch, config, joint_spec, {"seed": 3, "history": [{"elbo": -1.0}]})
+    model = vmieval.load(path)
+    x = torch.rand(4, 1, 28, 28)
+    latent = torch.randn(4, joint_spec.latent_width)
+    with torch.no_grad():
+        assert torch.equal(model.encode_params(x), module.encode(x))
+        assert torch.equal(model.decode(latent), module.decode(latent))
+    assert model.spec == joint_spec
+    assert model.training_record["seed"] == 3
+    assert len(model.info.sha256) == 64
+    assert not any(p.requires_grad for p in model._module.parameters())
+
+
+def test_describe_does_not_build(tiny_native: Path) -> None:
+    info = describe_checkpoint(tiny_native)
+    assert info["format"] == "native"
+    assert info["metadata"]["architecture"] == {"name": "mlp", "config": {"hidden": [32]}}
+    assert info["parameters"] > 0
+
+
+def _rewrite(path: Path, edit) -> Path:
+    payload = torch.load(path, weights_only=True)
+    edit(payload)
+    torch.save(payload, path)
+    return path
+
+
+def test_strict_loading_refuses_missing_tensor(tiny_native: Path) -> None:
+    _rewrite(tiny_native, lambda p: p["state_dict"].pop(next(iter(p["state_dict"]))))
+    with pytest.raises(CheckpointError, match="do not fit"):
+        vmieval.load(tiny_native)
+
+
+def test_metadata_contradicting_tensors_is_refused(tiny_native: Path) -> None:
+    def widen(p: dict) -> None:
+        meta = json.loads(p["metadata"])
+        meta["spec"]["blocks"][0]["size"] = 7
+        p["metadata"] = json.dumps(meta)
+
+    _rewrite(tiny_native, widen)
+    with pytest.raises(CheckpointError):
+        vmieval.load(tiny_native)
+
+
+def test_nan_weights_are_refused(tiny_native: Path) -> None:
+    def poison(p: dict) -> None:
+        first = next(iter(p["state_dict"]))
+        p["state_dict"][first][0] = float("nan")
+
+    _rewrite(tiny_native, poison)
+    with pytest.raises(CheckpointError, match="NaN"):
+        vmieval.load(tiny_native)
+
+
+def test_unknown_architecture_and_config_keys(tiny_native: Path) -> None:
+    def rename(p: dict) -> None:
+        meta = json.loads(p["metadata"])
+        meta["architecture"]["name"] = "transformer"
+        p["metadata"] = json.dumps(meta)
+
+    _rewrite(tiny_native, rename)
+    with pytest.raises(CheckpointError, match="unknown architecture"):
+        vmieval.load(tiny_native)
+
+
+def test_newer_schema_is_refused(tiny_native: Path) -> None:
+    def bump(p: dict) -> None:
+        meta = json.loads(p["metadata"])
+        meta["schema_version"] = 99
+        p["metadata"] = json.dumps(meta)
+
+    _rewrite(tiny_native, bump)
+    with pytest.raises(CheckpointError, match="newer"):
+        vmieval.load(tiny_native)
+
+
+def test_images_of_wrong_size_are_a_data_error(tiny_native: Path) -> None:
+    model = vmieval.load(tiny_native)
+    with pytest.raises(DataError, match="expects 1x28x28"):
+        model.encode(torch.rand(2, 1, 32, 32))
+
+
+def test_save_refuses_overwrite_without_force(tmp_path: Path) -> None:
+    spec = ModelSpec((1, 4, 4), (gaussian("z", 2), categorical("c", 2)))
+    module = build_architecture("mlp", {"hidden": [8]}, spec)
+    save_native(tmp_path / "a.pt", module, "mlp", {"hidden": [8]}, spec)
+    with pytest.raises(OutputError, match="--force"):
+        save_native(tmp_path / "a.pt", module, "mlp", {"hidden": [8]}, spec, force=False)
+    with pytest.raises(OutputError, match="does not exist"):
+        save_native(tmp_path / "missing" / "a.pt", module, "mlp", {"hidden": [8]}, spec)
+
+
+def test_conv_needs_size_divisible_by_four() -> None:
+    spec = ModelSpec((1, 30, 30), (gaussian("z", 2),))
+    with pytest.raises(CheckpointError, match="divisible by 4"):
+        build_architecture("conv", {}, spec)
