@@ -10,7 +10,8 @@ stderr = Console(stderr=True)
 
 
 def progress() -> Progress:
-    """A progress bar on stderr; rich hides it automatically when stderr is not a terminal."""
+    """A progress bar on stderr, disabled when stderr is not a terminal (rich would otherwise print
+    its last frame there, and an error would no longer be the only line a script sees)."""
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -20,4 +21,5 @@ def progress() -> Progress:
         TextColumn("{task.fields[status]}"),
         console=stderr,
         transient=False,
+        disable=not stderr.is_terminal,
     )

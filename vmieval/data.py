@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from vmieval.errors import DataError, UsageError
+from vmieval.spec import ModelSpec
 
 DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
 SPLITS = ("train", "test")
@@ -254,3 +255,23 @@ def load_images(
         split=split,
         source=str(source),
     )
+
+
+def fit_to_spec(data: ImageData, spec: ModelSpec) -> ImageData:
+    """Resize a split to the model's observation size (e.g. MNIST 28x28 -> JointVAE's 32x32).
+
+    Lets commands infer `--image-size` from the checkpoint's spec. Only the spatial size is adapted,
+    with the same resampling as `image_size`; a channel mismatch is a DataError (no silent colour
+    conversion). The data are returned unchanged when they already fit.
+    """
+    channels, height, width = spec.observation_shape
+    images = data.images
+    if images.shape[1] != channels:
+        raise DataError(
+            f"{data.name} images have {images.shape[1]} channel(s) but the model expects {channels}; "
+            f"use a dataset with {channels}-channel images"
+        )
+    if tuple(images.shape[-2:]) == (height, width):
+        return data
+    resized = F.interpolate(images, size=(height, width), mode="bilinear", antialias=True).clamp_(0.0, 1.0)
+    return ImageData(images=resized, labels=data.labels, name=data.name, split=data.split, source=data.source)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,20 +24,67 @@ def _check_file(path: Path) -> None:
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory, expected a checkpoint file")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: file is empty")
+        raise CheckpointError(f"{path}: file is empty (an interrupted copy or download?); copy it again")
+
+
+# torch.save's legacy (non-zip) format begins with a pickled magic number: protocol 2, LONG1 of 10 bytes.
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+_UNSUPPORTED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+
+
+def _check_container(path: Path) -> None:
+    """Refuse, from the first bytes and the zip directory, files torch.save cannot have written.
+
+    This runs before `torch.load` so that text, random bytes, plain pickles and truncated archives get a
+    message naming what they are, instead of whatever the unpickler trips over first.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(len(_LEGACY_MAGIC))
+    if head.startswith(b"PK"):
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(f"{path}: truncated or corrupt zip archive (no central directory); copy it again")
+        with zipfile.ZipFile(path) as zf:
+            if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in zf.namelist()):
+                raise CheckpointError(
+                    f"{path}: a zip archive but neither a PyTorch checkpoint nor a `vmieval export` archive"
+                )
+        return
+    if head == _LEGACY_MAGIC:
+        return
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        raise CheckpointError(
+            f"{path}: a plain Python pickle, not a torch.save checkpoint; vmieval never unpickles arbitrary "
+            f"objects: save a state dict with torch.save, or use `vmieval export`"
+        )
+    try:
+        with open(path, encoding="utf-8") as fh:
+            fh.read(1 << 16)
+        what = "a text file"
+    except UnicodeDecodeError:
+        what = "unrecognised bytes"
+    raise CheckpointError(
+        f"{path}: {what}, not a PyTorch checkpoint; expected a .pt file from torch.save or an archive "
+        f"from `vmieval export`"
+    )
 
 
 def read_payload(path: str | Path) -> Any:
     """`torch.load(weights_only=True)` with every failure mode turned into one line."""
     path = Path(path)
     _check_file(path)
+    _check_container(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. pickle-protocol notices: one line on stderr, not three
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling refused"
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():
+        text = str(exc)
+        first = text.strip().splitlines()[0] if text.strip() else "unpickling refused"
+        if "weights only" in text.lower() or "weights_only" in text.lower():
+            found = _UNSUPPORTED_GLOBAL.search(text)
+            culprit = f" ({found.group(1)})" if found else ""
             raise CheckpointError(
-                f"{path}: holds Python objects other than tensors, which vmieval never unpickles; "
+                f"{path}: holds Python objects other than tensors{culprit}, which vmieval never unpickles; "
                 f"save a state dict, or use `vmieval export`"
             ) from None
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first[:200]})") from None

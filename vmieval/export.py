@@ -1,0 +1,321 @@
+"""Export any user's VAE into the exported checkpoint tier (see vmieval/checkpoints/exported.py).
+
+`export_model` turns an encoder and a decoder (modules, bound methods or plain callables) into two
+`torch.export` programs with a dynamic batch dimension, checks that the programs reproduce the eager
+outputs at two batch sizes, and writes one zip archive atomically. The contract the programs obey:
+    encoder(x [B, C, H, W] in spec.value_range) -> [B, spec.param_width]
+        block order of the spec; a Gaussian block gives [mean (d), log-variance (d)], a categorical
+        block its logits (k) (unnormalised log-probabilities: take the log of probabilities)
+    decoder(latent [B, spec.latent_width]) -> [B, C, H, W]
+        Bernoulli logits (strip a final sigmoid) or Gaussian means
+Encoders that return `(mean, logvar, logits)` tuples or `{block name: tensor | (mean, logvar)}` dicts
+are flattened by `FlatEncoder`; a decoder returning flat [B, C*H*W] images is reshaped.
+
+`export_from_file` is the command line's path: it imports a user's Python file and calls a function in
+it that returns `(spec, encoder, decoder)` (docs/checkpoints.md has a worked example).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import math
+import sys
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vmieval.atomic import atomic_write, check_writable
+from vmieval.checkpoints.exported import FORMAT, METADATA_MEMBER, PROGRAM_MEMBERS, SCHEMA_VERSION
+from vmieval.distributions import concat_latent, sample_prior
+from vmieval.errors import CheckpointError, UsageError, VmievalError
+from vmieval.spec import ModelSpec
+
+Net = nn.Module | Callable[[torch.Tensor], Any]
+
+
+def flatten_posterior(spec: ModelSpec, out: Any) -> torch.Tensor:
+    """An encoder's output as the flat [B, P] vector: a tensor, a tuple/list, or a dict by block name."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, Mapping):
+        pieces: list[torch.Tensor] = []
+        for block in spec.blocks:
+            if block.name not in out:
+                raise UsageError(f"encoder output dict has no entry for block {block.name!r}")
+            value = out[block.name]
+            if isinstance(value, Mapping):
+                value = [value["mean"], value["logvar"]] if block.kind == "gaussian" else value["logits"]
+            pieces.extend(value if isinstance(value, list | tuple) else [value])
+        return torch.cat([p.flatten(1) for p in pieces], dim=1)
+    if isinstance(out, list | tuple):
+        return torch.cat([flatten_posterior(spec, o).flatten(1) for o in out], dim=1)
+    raise UsageError(f"encoder returned a {type(out).__name__}; return a tensor, a tuple or a dict of tensors")
+
+
+class FlatEncoder(nn.Module):
+    """Adapts an encoder returning tuples or dicts (see `flatten_posterior`) to the flat contract."""
+
+    def __init__(self, spec: ModelSpec, encoder: Net) -> None:
+        super().__init__()
+        self.spec = spec
+        self.encoder = as_module(encoder)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return flatten_posterior(self.spec, self.encoder(x))
+
+
+class _ImageDecoder(nn.Module):
+    """Reshapes a decoder's flat [B, C*H*W] output to [B, C, H, W]; passes image tensors through."""
+
+    def __init__(self, spec: ModelSpec, decoder: Net) -> None:
+        super().__init__()
+        self.shape = tuple(spec.observation_shape)
+        self.decoder = as_module(decoder)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        out = self.decoder(latent)
+        if out.dim() == 2 and out.shape[1] == math.prod(self.shape):
+            out = out.view(-1, *self.shape)
+        return out
+
+
+class _Method(nn.Module):
+    """A bound method of a module (`model.encode`): the owner is registered, so its weights are parameters."""
+
+    def __init__(self, owner: nn.Module, name: str) -> None:
+        super().__init__()
+        self.owner = owner
+        self.method = name
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return getattr(self.owner, self.method)(x)
+
+
+class _Function(nn.Module):
+    """Any other callable; tensors it closes over are exported as constants."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.fn(x)
+
+
+def as_module(net: Net) -> nn.Module:
+    if isinstance(net, nn.Module):
+        return net
+    owner = getattr(net, "__self__", None)
+    if isinstance(owner, nn.Module) and hasattr(net, "__name__"):
+        return _Method(owner, net.__name__)
+    if callable(net):
+        return _Function(net)
+    raise UsageError(f"expected a module or a callable, got a {type(net).__name__}")
+
+
+def _example_inputs(spec: ModelSpec, example_input: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x [B, C, H, W], latent [B, L]) for tracing; seeded, so an export is reproducible."""
+    gen = torch.Generator().manual_seed(0)
+    if example_input is None:
+        lo, hi = spec.value_range
+        example_input = lo + (hi - lo) * torch.rand(2, *spec.observation_shape, generator=gen)
+    if example_input.dim() != 4 or tuple(example_input.shape[1:]) != tuple(spec.observation_shape):
+        raise UsageError(
+            f"example input has shape {tuple(example_input.shape)}, the spec needs [B, {spec.observation_shape}]"
+        )
+    if example_input.shape[0] < 2:
+        example_input = example_input.expand(2, *spec.observation_shape)  # batch 1 would be specialised
+    x = example_input.detach().float().cpu().contiguous()
+    return x, concat_latent(spec, sample_prior(spec, x.shape[0], gen))
+
+
+def _run(part: str, module: nn.Module, inp: torch.Tensor) -> Any:
+    try:
+        with torch.no_grad():
+            return module(inp)
+    except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+        raise UsageError(
+            f"the {part} fails on a {list(inp.shape)} input ({_first_line(exc)}); does the spec match the model?"
+        ) from None
+
+
+def _check_eager(spec: ModelSpec, encoder: nn.Module, decoder: nn.Module, x: torch.Tensor, z: torch.Tensor) -> None:
+    """Shapes and finiteness of one eager pass, with messages that say which half and how to fix it."""
+    for part, mod in (("encoder", encoder), ("decoder", decoder)):
+        if any(t.device.type != "cpu" for t in [*mod.parameters(), *mod.buffers()]):
+            raise UsageError(f"the {part} has weights off the CPU; call .cpu() before exporting")
+    params, images = _run("encoder", encoder, x), _run("decoder", decoder, z)
+    want = (x.shape[0], spec.param_width)
+    if not isinstance(params, torch.Tensor) or tuple(params.shape) != want:
+        got = tuple(params.shape) if isinstance(params, torch.Tensor) else type(params).__name__
+        layout = ", ".join(f"{b.name}: {b.param_width}" for b in spec.blocks)
+        raise UsageError(f"encoder returns {got}, the spec needs {want} ({layout}) in block order")
+    if not isinstance(images, torch.Tensor) or tuple(images.shape) != (x.shape[0], *spec.observation_shape):
+        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        need = (x.shape[0], *spec.observation_shape)
+        raise UsageError(f"decoder returns {got} for a [B, {spec.latent_width}] latent; the spec needs images {need}")
+    if not (bool(torch.isfinite(params).all()) and bool(torch.isfinite(images).all())):
+        raise UsageError("the model produces NaN/Inf on the example input")
+
+
+def _export(part: str, module: nn.Module, example: torch.Tensor) -> bytes:
+    """torch.export with a dynamic batch; the program is checked against eager at two batch sizes."""
+    batch = torch.export.Dim("batch", min=1)
+    try:
+        program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
+    except Exception as exc:  # noqa: BLE001 - torch.export rejects user code in many ways
+        raise UsageError(f"torch.export cannot export the {part} ({type(exc).__name__}: {_first_line(exc)})") from None
+    bigger = torch.cat([example, example[:1]])
+    with torch.no_grad():
+        for inp in (example, bigger):
+            if not torch.allclose(program.module()(inp), module(inp), rtol=1e-4, atol=1e-5):
+                raise UsageError(f"the exported {part} does not reproduce the module's outputs; is it deterministic?")
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    return buffer.getvalue()
+
+
+def _json_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    try:
+        return json.loads(json.dumps(dict(metadata or {})))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"metadata must be JSON-serialisable ({exc})") from None
+
+
+def export_model(
+    path: str | Path,
+    spec: ModelSpec | Mapping[str, Any],
+    encoder: Net,
+    decoder: Net,
+    example_input: torch.Tensor | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    force: bool = False,
+) -> Path:
+    """Write `path`: one zip with vmieval.json, encoder.pt2 and decoder.pt2. Puts the modules in eval mode."""
+    if not isinstance(spec, ModelSpec):
+        try:
+            spec = ModelSpec.from_dict(dict(spec))
+        except CheckpointError as exc:
+            raise UsageError(str(exc)) from None
+    path = check_writable(path, force)
+    user = _json_metadata(metadata)
+    enc = FlatEncoder(spec, encoder).eval()
+    dec = _ImageDecoder(spec, decoder).eval()
+    x, z = _example_inputs(spec, example_input)
+    _check_eager(spec, enc, dec, x, z)
+    blobs = {"encoder": _export("encoder", enc, x), "decoder": _export("decoder", dec, z)}
+    from vmieval import __version__
+
+    meta = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "spec": spec.to_dict(),
+        "architecture": {"name": "exported", "config": {"encoder": _name(encoder), "decoder": _name(decoder)}},
+        "programs": {
+            name: {
+                "member": PROGRAM_MEMBERS[name],
+                "sha256": hashlib.sha256(blob).hexdigest(),
+                "bytes": len(blob),
+            }
+            for name, blob in blobs.items()
+        },
+        "metadata": user,
+        "vmieval_version": __version__,
+        "torch_version": torch.__version__,
+    }
+
+    def write(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w") as zf:
+            zf.writestr(METADATA_MEMBER, json.dumps(meta, indent=2), compress_type=zipfile.ZIP_DEFLATED)
+            for name, blob in blobs.items():
+                zf.writestr(PROGRAM_MEMBERS[name], blob, compress_type=zipfile.ZIP_STORED)
+
+    return atomic_write(path, write, force=force)
+
+
+def _name(net: Net) -> str:
+    owner = getattr(net, "__self__", None)
+    if isinstance(owner, nn.Module):
+        return f"{type(owner).__name__}.{getattr(net, '__name__', '?')}"
+    return type(net).__name__ if isinstance(net, nn.Module) else getattr(net, "__qualname__", type(net).__name__)
+
+
+def load_builder(target: str) -> Callable[..., Any]:
+    """`path/to/file.py:function` -> that function. Importing the file runs the user's own code."""
+    file, sep, func = target.rpartition(":")
+    if not sep or not file or not func.isidentifier():
+        raise UsageError(f"--module-file must be FILE.py:FUNCTION (e.g. my_model.py:build), got {target!r}")
+    path = Path(file)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such Python file")
+    spec = importlib.util.spec_from_file_location(f"vmieval_user_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)  # so the file can import its siblings, as `python my_model.py` would
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - the user's code; report it in one line
+        raise UsageError(f"importing {path} failed ({type(exc).__name__}: {_first_line(exc)})") from None
+    finally:
+        sys.path.remove(folder)
+    builder = getattr(module, func, None)
+    if not callable(builder):
+        raise UsageError(f"{path} defines no function {func!r}")
+    return builder
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _unpack(built: Any, spec_file: str | Path | None, target: str) -> tuple[Any, Net, Net, torch.Tensor | None]:
+    """(spec, encoder, decoder, example input) from what a builder returned."""
+    example = None
+    if isinstance(built, Mapping) and {"encoder", "decoder"} <= set(built):
+        spec, encoder, decoder = built.get("spec"), built["encoder"], built["decoder"]
+        example = built.get("example_input")
+    elif isinstance(built, tuple | list) and len(built) == 3:
+        spec, encoder, decoder = built
+    elif isinstance(built, tuple | list) and len(built) == 2:
+        spec, (encoder, decoder) = None, built
+    else:
+        raise UsageError(f"{target} must return (spec, encoder, decoder), (encoder, decoder) or a dict of them")
+    if spec_file is not None:
+        try:
+            spec = json.loads(Path(spec_file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UsageError(f"cannot read the spec file {spec_file} ({exc})") from None
+    if spec is None:
+        raise UsageError(f"{target} returned no spec; return (spec, encoder, decoder) or pass --spec SPEC.json")
+    return spec, encoder, decoder, example
+
+
+def export_from_file(
+    target: str,
+    path: str | Path,
+    spec_file: str | Path | None = None,
+    args: Mapping[str, str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    force: bool = False,
+) -> Path:
+    """Import `FILE.py:FUNCTION`, call it with `args`, and export what it returns (`--spec` wins over its spec)."""
+    check_writable(path, force)  # before running a possibly slow build
+    builder = load_builder(target)
+    try:
+        built = builder(**dict(args or {}))
+    except VmievalError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's code; report it in one line
+        raise UsageError(f"{target} raised {type(exc).__name__}: {_first_line(exc)}") from None
+    spec, encoder, decoder, example = _unpack(built, spec_file, target)
+    record = {"exported_from": target, "build_args": dict(args or {}), **dict(metadata or {})}
+    return export_model(path, spec, encoder, decoder, example_input=example, metadata=record, force=force)
