@@ -1,1 +1,35 @@
-"""placeholder: filled by its issue."""
+"""Results: one `Report` per model, the single source of the HDF5 file, the JSON document, the PNG
+grids and the rich tables (docs/report-schema.md)."""
+
+from vmieval.results.build import (
+    ReportConfig,
+    WrittenReport,
+    build_report,
+    check_outputs,
+    report_mi_config,
+    write_outputs,
+)
+from vmieval.results.compare import Comparison, MetricRow, compare
+from vmieval.results.document import document, to_json
+from vmieval.results.hdf5 import write_mi_only, write_reports
+from vmieval.results.report import SCHEMA_VERSION, ModelMeta, Report, unique_names
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Comparison",
+    "MetricRow",
+    "ModelMeta",
+    "Report",
+    "ReportConfig",
+    "build_report",
+    "check_outputs",
+    "compare",
+    "document",
+    "report_mi_config",
+    "to_json",
+    "unique_names",
+    "write_mi_only",
+    "WrittenReport",
+    "write_outputs",
+    "write_reports",
+]

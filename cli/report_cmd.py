@@ -1,0 +1,118 @@
+"""`vmieval report CKPT` and `vmieval report --compare A.pt B.pt ...`: the full report of one or
+several models on one split (MI estimates, ELBO and KL, cluster scores, contingency, traversals,
+training curves) as a table, PNG grids and `report.h5`.
+
+Thin: parse options, load models and data, call `vmieval.results`, render.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from vmieval.cli.console import progress, stderr, stdout
+from vmieval.cli.render import report_view
+
+from vmieval.checkpoints import load_checkpoint
+from vmieval.checkpoints.loader import FORMATS
+from vmieval.data import DATASETS, SPLITS, load_images
+from vmieval.errors import UsageError
+from vmieval.frozen import FrozenVAE
+from vmieval.results import (
+    ReportConfig,
+    build_report,
+    check_outputs,
+    compare,
+    report_mi_config,
+    to_json,
+    unique_names,
+    write_outputs,
+)
+
+
+def _dataset(models: list[FrozenVAE], requested: str | None) -> str:
+    """--dataset, else the dataset the checkpoints record they were trained on, else mnist."""
+    if requested is not None:
+        return requested
+    recorded = {str(m.training_record.get("dataset")) for m in models if m.training_record.get("dataset")}
+    if len(recorded) > 1:
+        names = ", ".join(sorted(recorded))
+        raise UsageError(f"the checkpoints were trained on different datasets ({names}); pass --dataset")
+    found = recorded.pop() if recorded else None
+    return found if found in DATASETS else "mnist"
+
+
+def _default_out(names: list[str]) -> Path:
+    return Path("reports") / ("-vs-".join(names) if len(names) > 1 else names[0])
+
+
+@click.command("report")
+@click.argument("checkpoints", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--compare", "compare_mode", is_flag=True, help="Compare two or more checkpoints side by side.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: reports/<name>/).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout (same keys as report.h5).")
+@click.option(
+    "--dataset",
+    type=click.Choice(DATASETS),
+    help="Images to use. Default: the checkpoints' training dataset, else mnist.",
+)
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding the dataset's IDX files.")
+@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True, help="Split to evaluate on.")
+@click.option("--image-size", type=int, help="Resize images to N x N (for models trained at another size).")
+@click.option("--samples", type=int, help="Use only the first N images of the split.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw (stored).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True)
+@click.option("--trust", is_flag=True, help="Allow loading exported models (runs their programs).")
+@click.option("--force", is_flag=True, help="Overwrite an existing report in the output folder.")
+@click.option("--no-mi", is_flag=True, help="Skip the MI estimates (the slow part).")
+@click.option(
+    "--mi-samples", type=int, default=3000, show_default=True, help="Generated (code, image) pairs for the Q bound."
+)
+def report_command(
+    checkpoints: tuple[str, ...],
+    compare_mode: bool,
+    out_dir: str | None,
+    as_json: bool,
+    dataset: str | None,
+    data_dir: str | None,
+    split: str,
+    image_size: int | None,
+    samples: int | None,
+    seed: int,
+    fmt: str,
+    trust: bool,
+    force: bool,
+    no_mi: bool,
+    mi_samples: int,
+) -> None:
+    """Report on CHECKPOINT: MI bounds beside KL, ELBO, cluster accuracy, contingency, traversals."""
+    if not checkpoints:
+        raise UsageError("give a checkpoint: vmieval report CKPT, or vmieval report --compare A.pt B.pt")
+    if compare_mode and len(checkpoints) < 2:
+        raise UsageError("--compare needs two or more checkpoints")
+    if not compare_mode and len(checkpoints) > 1:
+        raise UsageError(f"got {len(checkpoints)} checkpoints; pass --compare to compare them")
+    names = unique_names([Path(c).stem for c in checkpoints])
+    out = check_outputs(Path(out_dir) if out_dir else _default_out(names), names, force)
+
+    models = [load_checkpoint(c, format=fmt, trust=trust) for c in checkpoints]
+    data = load_images(_dataset(models, dataset), split, data_dir=data_dir, image_size=image_size, limit=samples)
+    config = ReportConfig(seed=seed, mi=None if no_mi else report_mi_config(split, seed, mi_samples))
+    reports = []
+    with progress() as bar:
+        task = bar.add_task("report", total=len(models), status="")
+
+        def show(message: str) -> None:
+            bar.update(task, description=message)
+
+        for model, name in zip(models, names, strict=True):
+            reports.append(build_report(model, data, name, config, progress=show))
+            bar.advance(task)
+        bar.update(task, description="writing")
+    written = write_outputs(reports, out, argv=sys.argv, force=force)
+    if as_json:
+        click.echo(to_json(written.document))
+        return
+    stdout.print(report_view(compare(reports), reports, written.folder, written.h5))
+    stderr.print(f"wrote {written.h5} and {len(written.pngs)} PNGs")

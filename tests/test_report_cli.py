@@ -1,0 +1,114 @@
+"""`vmieval report`: exit codes, the --json document, output files and refusal to overwrite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import pytest
+import torch
+from click.testing import CliRunner
+from vmieval.cli.main import cli
+
+from vmieval.architectures import build_architecture
+from vmieval.checkpoints import save_native
+from vmieval.spec import ModelSpec, categorical, gaussian
+
+FAST = ["--dataset", "mnist-sample", "--samples", "100", "--mi-samples", "100"]
+
+
+def checkpoint(path: Path, spec: ModelSpec, seed: int) -> Path:
+    torch.manual_seed(seed)
+    module = build_architecture("mlp", {"hidden": [16]}, spec)
+    history = [{"epoch": 1, "elbo": -400.0}, {"epoch": 2, "elbo": -300.0}]
+    return save_native(path, module, "mlp", {"hidden": [16]}, spec, {"seed": seed, "history": history})
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    spec = ModelSpec((1, 28, 28), (gaussian("z", 3), categorical("c", 10)))
+    return checkpoint(tmp_path / "elbo.pt", spec, 0), checkpoint(tmp_path / "mi.pt", spec, 1)
+
+
+def run(*args: str) -> object:
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_compare_json_is_the_document_and_files_are_written(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    result = run("report", "--compare", str(pair[0]), str(pair[1]), *FAST, "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)  # stdout holds the JSON only; progress went to stderr
+    assert doc["attrs"]["models"] == ["elbo", "mi"]
+    assert doc["comparison"]["attrs"]["baseline"] == "elbo"
+    assert len(doc["comparison"]["values"][0]) == 2 and len(doc["comparison"]["difference"][0]) == 1
+    assert doc["mi"]["cluster"]["attrs"]["n"] == 100
+    assert doc["mi"]["training"]["elbo"] == [-400.0, -300.0]
+    assert any(not v for v in doc["mi"]["mi"]["valid"])  # the paper's log K row is flagged
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert "elbo-categories_c.png" in pngs and "mi-categories_c.png" in pngs
+    with h5py.File(out / "report.h5", "r") as f:
+        assert set(f) == {"elbo", "mi", "comparison"}
+        assert f["comparison/metric"].asstr()[()].tolist() == doc["comparison"]["metric"]
+
+
+def test_existing_output_needs_force(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    args = ["report", str(pair[0]), *FAST, "--no-mi", "--out", str(out)]
+    assert run(*args).exit_code == 0
+    again = run(*args)
+    assert again.exit_code == 6
+    assert again.stderr.strip().count("\n") == 0 and "--force" in again.stderr and "report.h5" in again.stderr
+    assert run(*args, "--force").exit_code == 0
+
+
+def test_table_output_and_default_folder(pair: tuple[Path, Path], tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("report", str(pair[1]), *FAST, "--no-mi")
+    assert result.exit_code == 0, result.output
+    assert "Hungarian" in result.stdout and "ELBO" in result.stdout  # rows of the metric table
+    assert "label x c" in result.stdout  # the contingency table
+    assert "-300.000" in result.stdout  # the last epoch of the stored training history
+    assert (tmp_path / "reports" / "mi" / "report.h5").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        ((), 2, "give a checkpoint"),
+        (("A", "B"), 2, "--compare"),
+        (("--compare", "A"), 2, "two or more"),
+        (("missing.pt",), 3, "no such file"),
+    ],
+)
+def test_usage_and_checkpoint_errors(
+    tmp_path: Path, monkeypatch, args: tuple[str, ...], code: int, message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("report", *args, "--dataset", "mnist-sample")
+    assert result.exit_code == code
+    assert message in result.stderr and result.stderr.startswith("error: ")
+    assert not (tmp_path / "reports").exists()  # nothing created for a run that failed
+
+
+def test_dataset_defaults_to_the_one_the_checkpoints_were_trained_on(tmp_path: Path) -> None:
+    spec = ModelSpec((1, 28, 28), (gaussian("z", 2),))
+    torch.manual_seed(0)
+    module = build_architecture("mlp", {"hidden": [16]}, spec)
+    a = save_native(tmp_path / "a.pt", module, "mlp", {"hidden": [16]}, spec, {"dataset": "mnist-sample"})
+    result = run("report", str(a), "--samples", "50", "--no-mi", "--out", str(tmp_path / "r"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["a"]["attrs"]["dataset"] == "mnist-sample"
+    b = save_native(tmp_path / "b.pt", module, "mlp", {"hidden": [16]}, spec, {"dataset": "fashion-mnist"})
+    mixed = run("report", "--compare", str(a), str(b), "--no-mi", "--out", str(tmp_path / "r2"))
+    assert mixed.exit_code == 2 and "pass --dataset" in mixed.stderr
+
+
+def test_model_of_another_image_size_is_a_data_error(tmp_path: Path) -> None:
+    spec = ModelSpec((1, 32, 32), (gaussian("z", 2),))
+    path = checkpoint(tmp_path / "big.pt", spec, 0)
+    result = run("report", str(path), *FAST, "--no-mi", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 5 and "--image-size 32" in result.stderr
+    ok = run("report", str(path), *FAST, "--no-mi", "--image-size", "32", "--out", str(tmp_path / "r"))
+    assert ok.exit_code == 0, ok.output

@@ -1,0 +1,181 @@
+"""Latent traversals: what the decoder draws when one part of an encoded code is changed.
+
+Each grid starts from real images of the split, encoded and held fixed at their posterior means
+(Gaussian blocks) and most probable category (categorical blocks); only the named part varies, so
+any change across a row is the decoder's response to that part alone.
+- `pair_<z>_<a>_<b>` (paper Fig 2): dims a (rows) and b (columns) of one Gaussian block swept
+  together over [-span, span] for the first sample.
+- `sweep_<z>_<d>` (paper Fig 3): dim d swept along each row, one row per sample.
+- `categories_<c>` (paper Figs 4/5): every category swapped in (columns), one row per sample.
+By default the swept dims are those with the largest mean KL over the split: the dims the encoder
+uses, hence the ones worth looking at. Grids are built with `torchvision.utils.make_grid` and
+returned as uint8 [H, W, 3] arrays; `save_png` writes one atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.utils import make_grid
+
+from vmieval.analysis.cluster import categorical_block_name
+from vmieval.atomic import atomic_write
+from vmieval.data import ImageData
+from vmieval.distributions import CategoricalPosterior, GaussianPosterior, Posterior, kl_gaussian_per_dim
+from vmieval.errors import UsageError
+from vmieval.frozen import FrozenVAE
+
+
+@dataclass(frozen=True)
+class TraversalConfig:
+    """`samples`: rows of the sweep and category grids; `steps` values over [-span, span];
+    `dims`: the Fig 2 pair (default: the two highest-KL dims); `sweep_dims`: how many dims get a
+    Fig 3 grid; `gaussian_block`/`categorical_block`: default the first of each kind."""
+
+    samples: int = 8
+    steps: int = 9
+    span: float = 3.0
+    dims: tuple[int, int] | None = None
+    sweep_dims: int = 4
+    gaussian_block: str | None = None
+    categorical_block: str | None = None
+    padding: int = 2
+    batch_size: int = 1000
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One traversal figure. `pixels` uint8 [H, W, 3]; `cells` float [rows, cols, C, h, w] in [0, 1]
+    are the decoded images it was made of; `values` [cols] what the columns set the part to."""
+
+    name: str
+    title: str
+    rows: str
+    cols: str
+    values: np.ndarray
+    pixels: np.ndarray
+    cells: np.ndarray
+
+
+@dataclass(frozen=True)
+class Traversals:
+    """All grids of one model; `sample_indices` [S] are the images (of `split`) they start from."""
+
+    split: str
+    sample_indices: np.ndarray
+    grids: tuple[Grid, ...]
+
+    def grid(self, name: str) -> Grid:
+        for g in self.grids:
+            if g.name == name:
+                return g
+        raise KeyError(name)
+
+
+def fixed_latent(model: FrozenVAE, posterior: Posterior) -> dict[str, torch.Tensor]:
+    """The deterministic code of each row: Gaussian means, one-hot argmax categories."""
+    out: dict[str, torch.Tensor] = {}
+    for block in model.spec.blocks:
+        p = posterior[block.name]
+        if isinstance(p, GaussianPosterior):
+            out[block.name] = p.mean.clone()
+        else:
+            assert isinstance(p, CategoricalPosterior)
+            out[block.name] = F.one_hot(p.logits.argmax(dim=1), block.size).float()
+    return out
+
+
+def _to_unit(model: FrozenVAE, images: torch.Tensor) -> torch.Tensor:
+    lo, hi = model.spec.value_range
+    return ((images.cpu() - lo) / (hi - lo)).clamp(0.0, 1.0)
+
+
+def _decode_cells(model: FrozenVAE, codes: dict[str, torch.Tensor], cols: int) -> torch.Tensor:
+    """Decode row-major codes (each block [rows * cols, width]) into cells [rows, cols, C, h, w]."""
+    images = _to_unit(model, model.decode_mean(codes))
+    return images.view(-1, cols, *images.shape[1:])
+
+
+def _grid(name: str, title: str, axes: tuple[str, str], values: torch.Tensor, cells: torch.Tensor, pad: int) -> Grid:
+    n_rows, n_cols = cells.shape[:2]
+    grid = make_grid(cells.reshape(n_rows * n_cols, *cells.shape[2:]), nrow=n_cols, padding=pad, pad_value=1.0)
+    pixels = grid.mul(255.0).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    return Grid(name, title, axes[0], axes[1], values.double().numpy(), pixels, cells.numpy())
+
+
+def _repeat_rows(base: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The fixed codes of the given sample rows (a copy, safe to edit in place)."""
+    return {name: code[rows].clone() for name, code in base.items()}
+
+
+def traversal_grids(
+    model: FrozenVAE,
+    data: ImageData,
+    generator: torch.Generator | None = None,
+    config: TraversalConfig = TraversalConfig(),
+) -> Traversals:
+    """Every traversal figure the model's blocks allow, from `config.samples` images drawn from
+    `data` with `generator` (without replacement)."""
+    n = len(data)
+    if n == 0 or config.samples < 1 or config.steps < 2:
+        raise UsageError("traversals need at least one image, one sample and two steps")
+    picked = torch.randperm(n, generator=generator)[: min(config.samples, n)]
+    s = len(picked)
+    base = fixed_latent(model, model.encode_all(data.images[picked], batch_size=config.batch_size))
+    values = torch.linspace(-config.span, config.span, config.steps)
+    steps = len(values)
+    span = f"[-{config.span:g}, {config.span:g}]"
+    grids: list[Grid] = []
+
+    gaussians = model.spec.blocks_of_kind("gaussian")
+    z = config.gaussian_block or (gaussians[0].name if gaussians else None)
+    if z is not None:
+        size = model.spec.block(z).size
+        if model.spec.block(z).kind != "gaussian":
+            raise UsageError(f"block {z!r} is categorical; traversals sweep a Gaussian block")
+        ranked = _dims_by_kl(model, data, z, config.batch_size)
+        if size >= 2:
+            a, b = (int(d) for d in (config.dims if config.dims is not None else ranked[:2]))
+            if not (0 <= a < size and 0 <= b < size and a != b):
+                raise UsageError(f"traversal dims ({a}, {b}) must be two different dims of {z} (0..{size - 1})")
+            codes = _repeat_rows(base, torch.zeros(steps * steps, dtype=torch.long))
+            codes[z][:, a] = values.repeat_interleave(steps)
+            codes[z][:, b] = values.repeat(steps)
+            title = f"{z}[{a}] (rows) x {z}[{b}] (columns) over {span}"
+            cells = _decode_cells(model, codes, steps)
+            grids.append(_grid(f"pair_{z}_{a}_{b}", title, (f"{z}[{a}]", f"{z}[{b}]"), values, cells, config.padding))
+        for d in ranked[: config.sweep_dims]:
+            codes = _repeat_rows(base, torch.arange(s).repeat_interleave(steps))
+            codes[z][:, d] = values.repeat(s)
+            title = f"{z}[{d}] swept over {span}, one sample per row"
+            cells = _decode_cells(model, codes, steps)
+            grids.append(_grid(f"sweep_{z}_{d}", title, ("sample", f"{z}[{d}]"), values, cells, config.padding))
+
+    c = categorical_block_name(model, config.categorical_block)
+    if c is not None:
+        k = model.spec.block(c).size
+        codes = _repeat_rows(base, torch.arange(s).repeat_interleave(k))
+        codes[c] = F.one_hot(torch.arange(k).repeat(s), k).float()
+        title = f"every category of {c} (columns), other blocks fixed, one sample per row"
+        cells = _decode_cells(model, codes, k)
+        grids.append(_grid(f"categories_{c}", title, ("sample", c), torch.arange(k), cells, config.padding))
+    return Traversals(data.split, picked.numpy().astype(np.int64), tuple(grids))
+
+
+def _dims_by_kl(model: FrozenVAE, data: ImageData, block: str, batch_size: int) -> list[int]:
+    """Dims of a Gaussian block, highest mean KL(q(z_d|x) || N(0, 1)) over `data` first."""
+    post = model.encode_all(data.images, batch_size=batch_size)[block]
+    assert isinstance(post, GaussianPosterior)
+    kl = kl_gaussian_per_dim(post).mean(dim=0)
+    return [int(d) for d in torch.argsort(kl, descending=True, stable=True)]
+
+
+def save_png(grid: Grid, path: str | Path, force: bool = False) -> Path:
+    """Write a grid's pixels as a PNG, atomically; refuses to overwrite without `force`."""
+    image = Image.fromarray(grid.pixels)
+    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"), force=force)

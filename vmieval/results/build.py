@@ -1,0 +1,180 @@
+"""Build a model's `Report` from the analyses and estimators, and write its files.
+
+`build_report` runs every stage on one split: MI estimates (`vmieval.estimators.estimate_mi`,
+skippable), the ELBO and its KL terms, cluster scores, contingency and histograms, traversals and
+the stored training curves. Each stage gets its own generator seeded from (seed, stage), so a
+number does not change when another stage is switched off. A stage that does not apply to the
+model or the data (e.g. k-means with fewer images than classes) is recorded as a note in the
+report instead of aborting it; a model that cannot read the data fails before any work.
+
+`write_outputs` writes the traversal PNGs and `report.h5` into one folder (created if needed),
+refusing to overwrite either without `force`; `check_outputs` makes the same check before the
+(slow) stages run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vmieval.analysis.cluster import ClusterConfig, cluster_analysis
+from vmieval.analysis.contingency import CategoricalConfig, categorical_summary
+from vmieval.analysis.curves import training_curves
+from vmieval.analysis.elbo import ElboConfig, elbo_analysis
+from vmieval.analysis.traversals import TraversalConfig, save_png, traversal_grids
+from vmieval.atomic import check_writable
+from vmieval.data import ImageData
+from vmieval.errors import OutputError, UsageError
+from vmieval.estimators.config import MIConfig
+from vmieval.estimators.mi import MIResult, estimate_mi
+from vmieval.frozen import FrozenVAE
+from vmieval.results.document import document
+from vmieval.results.hdf5 import write_document
+from vmieval.results.report import ModelMeta, Report
+
+REPORT_FILE = "report.h5"
+STAGES = ("mi", "elbo", "cluster", "categorical", "traversals", "training")
+Progress = Callable[[str], None]
+
+
+def report_mi_config(split: str, seed: int, samples: int = 3000, max_epochs: int = 10) -> MIConfig:
+    """Estimator settings sized for a report on a small split (500 test images, a few seconds per
+    model on 2 CPU cores): 3,000 generated pairs, a 128-unit MLP Q and a short early-stopped fit.
+    A smaller or shorter-trained Q gives a looser (still valid) lower bound; for the tightest
+    numbers run the MI estimator with its own defaults (`MIConfig()`)."""
+    return MIConfig(samples=samples, max_epochs=max_epochs, patience=3, q_hidden=128, split=split, seed=seed)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Every setting of a report; stored in the report (`settings`). `mi` None skips the MI stage."""
+
+    seed: int = 0
+    mi: MIConfig | None = field(default_factory=lambda: report_mi_config("test", 0))
+    elbo: ElboConfig = ElboConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    categorical: CategoricalConfig = CategoricalConfig()
+    traversal: TraversalConfig = TraversalConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def stage_generator(seed: int, stage: str) -> torch.Generator:
+    """An independent generator per stage, reproducible from the report seed alone."""
+    return torch.Generator().manual_seed(int(seed) * len(STAGES) + STAGES.index(stage))
+
+
+def build_report(
+    model: FrozenVAE,
+    data: ImageData,
+    name: str,
+    config: ReportConfig = ReportConfig(),
+    progress: Progress | None = None,
+) -> Report:
+    """Every analysis of `model` on `data` (one split), as one `Report`."""
+    if len(data) == 0:
+        raise UsageError(f"the {data.name} {data.split} split holds no images")
+    model.encode(data.images[:1])  # a shape mismatch is the user's, and fatal: fail before the work
+    report = Report(ModelMeta.from_model(model, name, config.seed, data), settings=config.to_dict())
+
+    def stage(key: str, label: str, run: Callable[[torch.Generator], Any]) -> Any:
+        if progress is not None:
+            progress(f"{name}: {label}")
+        try:
+            return run(stage_generator(config.seed, key))
+        except UsageError as exc:
+            report.notes[key] = f"skipped: {exc}"
+            return None
+
+    if config.mi is not None:
+        result = stage("mi", "MI estimates", lambda g: _estimate_mi(model, data, config.mi, g, name, progress))
+        if result is not None:
+            report.estimates = list(result.estimates())
+            if result.warnings:
+                report.notes["mi"] = "; ".join(result.warnings)
+    else:
+        report.notes["mi"] = "skipped: MI estimation switched off (--no-mi)"
+    report.elbo = stage("elbo", "ELBO and KL", lambda g: elbo_analysis(model, data, g, config.elbo))
+    report.cluster = stage("cluster", "cluster scores", lambda g: cluster_analysis(model, data, g, config.cluster))
+    report.categorical = stage(
+        "categorical", "contingency", lambda g: categorical_summary(model, data, g, config.categorical)
+    )
+    report.traversals = stage("traversals", "traversals", lambda g: traversal_grids(model, data, g, config.traversal))
+    report.curves = training_curves(model)
+    return report
+
+
+def _estimate_mi(
+    model: FrozenVAE,
+    data: ImageData,
+    config: MIConfig,
+    generator: torch.Generator,
+    name: str,
+    progress: Progress | None,
+) -> MIResult:
+    def relay(phase: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(f"{name}: MI, {phase}" + (f" {done}/{total}" if total > 1 else ""))
+
+    config = dataclasses.replace(config, split=data.split)
+    return estimate_mi(model, data.images, data.labels, config, generator, relay)
+
+
+def png_path(out_dir: Path, model: str, grid: str) -> Path:
+    return out_dir / f"{model}-{grid}.png"
+
+
+def check_outputs(out_dir: str | Path, names: list[str], force: bool) -> Path:
+    """Refuse, before any work, to overwrite an earlier report in `out_dir` (created later, on write)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} exists and is not a folder")
+    if out.is_dir():
+        check_writable(out / REPORT_FILE, force)
+        if not force:
+            for name in names:
+                old = sorted(out.glob(f"{name}-*.png"))
+                if old:
+                    raise OutputError(f"{old[0]} exists; pass --force to overwrite it")
+    return out
+
+
+def _make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {out}: {exc.strerror or exc}") from None
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """What `write_outputs` wrote: the folder, `report.h5`, the PNGs, and the document tree the
+    file was written from (print it with `to_json` for a `--json` identical to the file)."""
+
+    folder: Path
+    h5: Path
+    pngs: tuple[Path, ...]
+    document: dict[str, Any]
+
+
+def write_outputs(
+    reports: list[Report], out_dir: str | Path, argv: list[str] | None = None, force: bool = False
+) -> WrittenReport:
+    """Traversal PNGs (`<model>-<grid>.png`), then `report.h5` recording their paths."""
+    out = check_outputs(out_dir, [r.name for r in reports], force)
+    _make_folder(out)
+    pngs: list[Path] = []
+    for r in reports:
+        for grid in r.traversals.grids if r.traversals else ():
+            path = save_png(grid, png_path(out, r.name, grid.name), force=force)
+            r.png[grid.name] = str(path)
+            pngs.append(path)
+    tree = document(reports, argv)
+    h5 = write_document(out / REPORT_FILE, tree, force=force)
+    return WrittenReport(out, h5, tuple(pngs), tree)
