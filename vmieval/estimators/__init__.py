@@ -2,8 +2,29 @@
 
 Every estimator is a pure function of (FrozenVAE, data, generator, config) returning a dataclass
 whose `estimates()` are `Estimate` rows: value, standard error, sample size, split, estimator.
+`estimate_mi` runs all of them for one target.
 """
 
+from vmieval.estimators.config import MIConfig
+from vmieval.estimators.encoder import EncoderResult, categorical_mi, encoder_mi, label_mi, monte_carlo_mi
 from vmieval.estimators.estimate import Estimate
+from vmieval.estimators.mi import MIResult, default_target, estimate_mi
+from vmieval.estimators.qbound import QBoundResult, fano_bound, q_bound
+from vmieval.estimators.qfit import QCurve
 
-__all__ = ["Estimate"]
+__all__ = [
+    "EncoderResult",
+    "Estimate",
+    "MIConfig",
+    "MIResult",
+    "QBoundResult",
+    "QCurve",
+    "categorical_mi",
+    "default_target",
+    "encoder_mi",
+    "estimate_mi",
+    "fano_bound",
+    "label_mi",
+    "monte_carlo_mi",
+    "q_bound",
+]

@@ -1,0 +1,148 @@
+"""`vmieval mi-bound CKPT`: how much a checkpoint's latent target says about its images, as bounds.
+
+Thin: parse, load the checkpoint and the data, call `vmieval.estimators.estimate_mi`, render.
+Rows go to stdout (a rich table, or JSON with `--json`); progress and warnings go to stderr, so
+`--json` output stays machine-readable. `--out` saves the rows with `vmieval.results.write_mi_only`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+from vmieval.cli.console import progress, stderr, stdout
+
+from vmieval.atomic import check_writable
+from vmieval.checkpoints import load_checkpoint
+from vmieval.checkpoints.loader import FORMATS
+from vmieval.data import DATASETS, SPLITS, load_images
+from vmieval.estimators import MIConfig, MIResult, estimate_mi
+from vmieval.frozen import FrozenVAE
+from vmieval.results import ModelMeta, unique_names, write_mi_only
+
+DEFAULT_DATASET = "mnist"
+TABLE_WIDTH = 160
+
+
+def dataset_for(model: FrozenVAE, requested: str | None) -> str:
+    """The dataset asked for, else the one the checkpoint was trained on, else MNIST."""
+    if requested is not None:
+        return requested
+    recorded = model.training_record.get("dataset")
+    if recorded in DATASETS:
+        return str(recorded)
+    if recorded:
+        stderr.print(f"[yellow]warning:[/] the checkpoint's dataset {recorded!r} is not one of ours; using mnist")
+    return DEFAULT_DATASET
+
+
+def _fmt(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{value:.4f}"
+
+
+def rows_table(result: MIResult, title: str) -> Table:
+    """quantity | side | kind | estimate ± stderr | estimator | n | split; invalid rows marked †."""
+    table = Table(title=title, title_justify="left")
+    for name, justify in (("quantity", "left"), ("side", "left"), ("kind", "left"), ("estimate (nats)", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    table.add_column("estimator", min_width=24)
+    table.add_column("n", justify="right", no_wrap=True)
+    table.add_column("split", no_wrap=True)
+    for e in result.estimates():
+        cell = Text(_fmt(e.value))
+        cell.append(f" ± {_fmt(e.stderr)}", style="dim")
+        kind = e.kind.replace("_", " ") + ("" if e.valid else " †")
+        style = "dim" if not e.valid else ""
+        table.add_row(e.quantity, e.side, kind, cell, e.estimator, str(e.n), e.split, style=style)
+    notes = sorted({e.note for e in result.estimates() if e.note})
+    if notes:
+        table.caption = "; ".join(("† " if "not a valid" in n else "") + n for n in notes)
+    return table
+
+
+@click.command("mi-bound")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--target", default=None, help="Latent target: c, z[0:2], c,z[0:2]. Default: every categorical "
+              "block, else the first two dims of the first Gaussian block.")  # fmt: skip
+@click.option("--codes", type=click.Choice(["posterior", "prior"]), default="posterior", show_default=True,
+              help="Decoder-side codes: encoder posteriors of real images, or the prior.")  # fmt: skip
+@click.option("--dataset", type=click.Choice(DATASETS), default=None,
+              help="Images to encode. Default: the checkpoint's training dataset, else mnist.")  # fmt: skip
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset files.")
+@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
+@click.option("--image-size", type=int, default=None, help="Resize images to N x N (the model's size).")
+@click.option("--limit", type=int, default=None, help="Use only the first N images of the split.")
+@click.option("--samples", type=int, default=MIConfig.samples, show_default=True, help="Generated (code, image) pairs.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--q-arch", type=click.Choice(["mlp", "conv"]), default="mlp", show_default=True)
+@click.option("--max-epochs", type=int, default=MIConfig.max_epochs, show_default=True, help="Q training epochs.")
+@click.option("--patience", type=int, default=MIConfig.patience, show_default=True, help="Early-stopping patience.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True)
+@click.option("--trust", is_flag=True, help="Allow running the programs of an exported archive.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the rows to this HDF5 file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON on stdout.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+def mi_bound_command(
+    checkpoint: str,
+    target: str | None,
+    codes: str,
+    dataset: str | None,
+    data_dir: str | None,
+    split: str,
+    image_size: int | None,
+    limit: int | None,
+    samples: int,
+    seed: int,
+    q_arch: str,
+    max_epochs: int,
+    patience: int,
+    fmt: str,
+    trust: bool,
+    out: str | None,
+    as_json: bool,
+    force: bool,
+) -> None:
+    """Lower bounds on I(target; decoded image) and the encoder's I_q(x; target) for CHECKPOINT."""
+    settings = {"target": target, "codes": codes, "samples": samples, "q_arch": q_arch, "max_epochs": max_epochs,
+                "patience": patience, "seed": seed, "split": split}  # fmt: skip
+    config = MIConfig(**settings)  # validates every value: a bad one is a one-line UsageError
+    if out is not None:
+        check_writable(out, force)
+    model = load_checkpoint(checkpoint, format=fmt, trust=trust)
+    data = load_images(dataset_for(model, dataset), split, data_dir=data_dir, image_size=image_size, limit=limit)
+    with progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def report(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total, status="")
+            bar.update(tasks[phase], completed=done, total=total)
+
+        result = estimate_mi(model, data.images, data.labels, config, progress=report)
+        for task in tasks.values():
+            bar.update(task, completed=bar.tasks[task].total)
+    for warning in result.warnings:
+        stderr.print(f"[yellow]warning:[/] {warning}")
+    name = unique_names([Path(checkpoint).stem])[0]
+    if out is not None:
+        meta = ModelMeta.from_model(model, name, seed, data)
+        write_mi_only(out, name, result.estimates(), meta, force=force, argv=sys.argv)
+        stderr.print(f"wrote {out}")
+    if as_json:
+        document = {
+            "model": name,
+            "checkpoint": checkpoint,
+            "dataset": data.name,
+            "split": data.split,
+            **result.to_dict(),
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    title = f"{name}: {data.name} {data.split} (N={len(data)}), target {result.target}, {codes} codes"
+    # A pipe or file gets the full-width table; a terminal gets its own width.
+    stdout.print(rows_table(result, title), width=None if stdout.is_terminal else TABLE_WIDTH)

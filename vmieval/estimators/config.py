@@ -1,0 +1,76 @@
+"""`MIConfig`: every setting of an MI estimate, stored beside its results so a number can be rerun.
+
+The defaults are sized for a 10,000-image MNIST split on a small CPU: 20,000 generated pairs split
+70/10/20 into Q's fit, validation (early stopping) and held-out scoring sets, an MLP Q, and
+early stopping after `patience` epochs without a better validation log-likelihood.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from vmieval.data import SPLITS
+from vmieval.errors import UsageError
+
+Codes = Literal["posterior", "prior"]
+
+
+@dataclass(frozen=True)
+class MIConfig:
+    """Settings of `estimate_mi`.
+
+    target: `c`, `z[0:2]`, `c,z[0:2]` (None: every categorical block, else the first two dims of the
+        first Gaussian block). codes: where decoder-side codes come from. samples: generated
+        (code, x_hat) pairs. split: the data split the images came from (recorded in every row).
+        fractions: fit / validation / held-out shares of the pairs. collapse_margin: the encoder is
+        flagged as collapsed when H(mean_x q(c|x)) < (1 - collapse_margin) * log K.
+    """
+
+    target: str | None = None
+    codes: Codes = "posterior"
+    samples: int = 20_000
+    q_arch: Literal["mlp", "conv"] = "mlp"
+    q_hidden: int = 256
+    max_epochs: int = 40
+    patience: int = 4
+    batch_size: int = 512
+    lr: float = 2e-3
+    seed: int = 0
+    split: str = "test"
+    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    q_bound: bool = True
+    collapse_margin: float = 0.1
+    chunk: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.codes not in ("posterior", "prior"):
+            raise UsageError(f"codes must be 'posterior' or 'prior', got {self.codes!r}")
+        if self.q_arch not in ("mlp", "conv"):
+            raise UsageError(f"Q architecture must be 'mlp' or 'conv', got {self.q_arch!r}")
+        if self.split not in SPLITS:
+            raise UsageError(f"unknown split {self.split!r}; choose one of {', '.join(SPLITS)}")
+        for name in ("samples", "q_hidden", "max_epochs", "patience", "batch_size", "chunk"):
+            if int(getattr(self, name)) < 1:
+                raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.samples < 20:
+            raise UsageError(f"samples must be at least 20 to leave held-out pairs, got {self.samples}")
+        if not self.lr > 0:
+            raise UsageError(f"learning rate must be positive, got {self.lr}")
+        if len(self.fractions) != 3 or any(f <= 0 for f in self.fractions) or abs(sum(self.fractions) - 1) > 1e-6:
+            raise UsageError(
+                f"fractions (fit, validation, held-out) must be positive and sum to 1, got {self.fractions}"
+            )
+        if not 0 <= self.collapse_margin < 1:
+            raise UsageError(f"collapse_margin must lie in [0, 1), got {self.collapse_margin}")
+
+    def split_sizes(self) -> tuple[int, int, int]:
+        """Numbers of fit, validation and held-out pairs (each at least 1)."""
+        n_val = max(1, round(self.samples * self.fractions[1]))
+        n_test = max(1, round(self.samples * self.fractions[2]))
+        return self.samples - n_val - n_test, n_val, n_test
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["fractions"] = list(self.fractions)
+        return d

@@ -1,0 +1,151 @@
+"""`estimate_mi`: every MI row that fits a target, from one FrozenVAE and one set of images.
+
+It encodes the dataset once, then runs the encoder side (exact categorical MI, Monte-Carlo
+Gaussian MI, KL upper bounds, label MI) and the decoder side (Barber-Agakov and Fano bounds from a
+post-hoc Q), and collects the rows with the config that produced them. It also looks for the one
+situation where the paper's headline number misleads: a collapsed encoder, whose aggregate posterior
+over a categorical block is far from uniform, so the log K version of the bound is not a bound.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from vmieval.errors import DataError
+from vmieval.estimators.aggregate import target_posterior
+from vmieval.estimators.config import MIConfig
+from vmieval.estimators.encoder import EncoderResult, encoder_mi
+from vmieval.estimators.estimate import Estimate
+from vmieval.estimators.qbound import QBoundResult, q_bound
+from vmieval.frozen import FrozenVAE
+from vmieval.spec import ModelSpec, parse_target
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass(frozen=True)
+class MIResult:
+    """All rows for one model and target. `warnings` are one-line strings for the user; `timings`
+    are seconds per phase (encode, encoder, generate, fit, score)."""
+
+    config: MIConfig
+    target: str
+    n_images: int
+    encoder: EncoderResult
+    qbound: QBoundResult | None
+    warnings: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def estimates(self) -> list[Estimate]:
+        rows = self.encoder.estimates()
+        return rows + (self.qbound.estimates() if self.qbound is not None else [])
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "target": self.target,
+            "n_images": self.n_images,
+            "config": self.config.to_dict(),
+            "estimates": [e.to_dict() for e in self.estimates()],
+            "warnings": list(self.warnings),
+            "timings": dict(self.timings),
+            "aggregate_entropy": dict(self.encoder.aggregate_entropy),
+        }
+        if self.qbound is not None:
+            out["q"] = {
+                "architecture": self.qbound.q_arch,
+                "codes": self.qbound.codes,
+                "n_fit": self.qbound.n_fit,
+                "n_val": self.qbound.n_val,
+                "n_test": self.qbound.n_test,
+                "accuracy": dict(self.qbound.accuracy),
+                "entropy": self.qbound.entropy,
+                "entropy_estimator": self.qbound.entropy_estimator,
+                "paper_entropy": self.qbound.paper_entropy,
+                "curve": self.qbound.curve.to_dict(),
+            }
+        return out
+
+
+def default_target(spec: ModelSpec) -> str:
+    """Every categorical block (jointly), else the first two dims of the first Gaussian block."""
+    categorical = [b.name for b in spec.blocks_of_kind("categorical")]
+    if categorical:
+        return ",".join(categorical)
+    first = spec.blocks_of_kind("gaussian")[0]
+    return f"{first.name}[0:{min(2, first.size)}]"
+
+
+def collapse_warnings(entropies: dict[str, float], sizes: dict[str, int], margin: float) -> list[str]:
+    """A warning per categorical part whose aggregate entropy is below (1 − margin)·log K."""
+    out: list[str] = []
+    for label, h in entropies.items():
+        log_k = math.log(sizes[label])
+        if h < (1.0 - margin) * log_k:
+            out.append(
+                f"collapsed encoder: H(mean_x q({label}|x)) = {h:.3f} nats < log K = {log_k:.3f}; the paper's log K "
+                f"bound overstates I({label}; x_hat) by up to {log_k - h:.3f} nats and is not a valid bound here"
+            )
+    return out
+
+
+def estimate_mi(
+    model: FrozenVAE,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    config: MIConfig,
+    generator: torch.Generator | None = None,
+    progress: Progress | None = None,
+) -> MIResult:
+    """Run every estimator that fits `config.target` on `images` [N, C, H, W] (labels [N] optional).
+
+    `generator` defaults to one seeded with `config.seed`; all randomness comes from it.
+    """
+    if images.shape[0] < 2:
+        raise DataError(f"MI estimation needs at least 2 images, got {images.shape[0]}")
+    if labels is not None and labels.shape[0] != images.shape[0]:
+        raise DataError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+    generator = generator if generator is not None else torch.Generator().manual_seed(config.seed)
+    spec = model.spec
+    target = parse_target(config.target or default_target(spec), spec)
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    if progress:
+        progress("encode", 0, 1)
+    posterior = model.encode_all(images, batch_size=2048)
+    timings["encode"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if progress:
+        progress("encoder side", 0, 1)
+    parts = target_posterior(spec, posterior, target)
+    encoder = encoder_mi(parts, target, labels, generator, config.split, config.chunk)
+    timings["encoder"] = time.perf_counter() - t0
+
+    warnings: list[str] = []
+    sizes = {p.label(): spec.block(p.block).size for p in target.parts}
+    warnings += collapse_warnings(encoder.aggregate_entropy, sizes, config.collapse_margin)
+    warnings += [
+        f"I_q(x; {label}) is near its log N cap (N={images.shape[0]}); use more images" for label in encoder.near_cap
+    ]
+
+    bound = None
+    if config.q_bound:
+        if progress:
+            progress("Q fit", 0, config.max_epochs)
+
+        def on_epoch(epoch: int, total: int, val: float) -> None:
+            if progress:
+                progress("Q fit", epoch, total)
+
+        bound = q_bound(model, target, config, generator, posterior, on_epoch)
+        timings.update(bound.seconds)
+        if bound.curve.best_epoch == config.max_epochs:
+            warnings.append(f"Q was still improving at max_epochs={config.max_epochs}; the bound may be loose")
+    return MIResult(config, target.label(), int(images.shape[0]), encoder, bound, tuple(warnings), timings)

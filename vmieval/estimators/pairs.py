@@ -1,0 +1,114 @@
+"""Generated (code, x_hat) pairs: the samples of the decoder-side joint p(t, x_hat) that Q learns from.
+
+x_hat is the decoder MEAN (the sigmoid of Bernoulli logits, or the Gaussian mean), not a pixel
+sample: the estimand is I(t; x_hat) for the image the decoder would show, and sampling pixels would
+only add noise that hides the code. All pairs are made once, in large batches, before Q is fitted.
+
+Posterior codes: image indices are a concatenation of random permutations of the dataset
+(stratified, so every image is used equally), each code is drawn from q(z, c | x_index), the whole
+latent is decoded, and the target's parts are kept. Because the split into fit / validation /
+held-out is contiguous in that order, the three sets use disjoint images whenever samples ≤ N.
+Prior codes: z ~ N(0, I), c ~ Uniform(K), with no image behind them (owner = -1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from vmieval.distributions import (
+    CategoricalPosterior,
+    GaussianPosterior,
+    Posterior,
+    concat_latent,
+    sample_block,
+    sample_prior,
+)
+from vmieval.frozen import FrozenVAE
+from vmieval.spec import Target
+
+
+@dataclass(frozen=True, eq=False)
+class GeneratedPairs:
+    """S pairs: `x_hat` float32 [S, C, H, W] on the model's device; `codes` per target part (indices
+    [S] for a categorical part, values [S, d] for Gaussian dims, CPU); `owner` [S] the index of the
+    image whose posterior drew the code (-1 under prior codes)."""
+
+    x_hat: torch.Tensor
+    codes: list[torch.Tensor]
+    owner: torch.Tensor
+    source: str
+
+    def __len__(self) -> int:
+        return int(self.owner.shape[0])
+
+    def select(self, rows: slice) -> GeneratedPairs:
+        return GeneratedPairs(self.x_hat[rows], [c[rows] for c in self.codes], self.owner[rows], self.source)
+
+
+def stratified_owners(n_images: int, n_samples: int, generator: torch.Generator) -> torch.Tensor:
+    """Image indices [n_samples]: whole random permutations of range(N), concatenated and cut."""
+    rounds = -(-n_samples // n_images)
+    return torch.cat([torch.randperm(n_images, generator=generator) for _ in range(rounds)])[:n_samples]
+
+
+def _target_codes(model: FrozenVAE, target: Target, latent: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """The target's parts of a decoder input: category indices, or the chosen Gaussian dims."""
+    out: list[torch.Tensor] = []
+    for part in target.parts:
+        value = latent[part.block]
+        if model.spec.block(part.block).kind == "categorical":
+            out.append(value.argmax(dim=1))
+        else:
+            out.append(value if part.start is None else value[:, part.start : part.stop])
+    return out
+
+
+def _index_posterior(posterior: Posterior, idx: torch.Tensor) -> Posterior:
+    out: Posterior = {}
+    for name, post in posterior.items():
+        if isinstance(post, GaussianPosterior):
+            out[name] = GaussianPosterior(post.mean[idx], post.logvar[idx])
+        else:
+            out[name] = CategoricalPosterior(post.logits[idx])
+    return out
+
+
+@torch.no_grad()
+def generate_pairs(
+    model: FrozenVAE,
+    target: Target,
+    codes: str,
+    n_samples: int,
+    generator: torch.Generator,
+    posterior: Posterior | None = None,
+    batch_size: int = 2048,
+) -> GeneratedPairs:
+    """Draw `n_samples` codes (from `posterior`, the encoded dataset, or from the prior) and decode them."""
+    spec = model.spec
+    if codes == "posterior":
+        if posterior is None:
+            raise ValueError("posterior codes need the encoded dataset")
+        owner = stratified_owners(posterior_rows(posterior), n_samples, generator)
+    else:
+        owner = torch.full((n_samples,), -1, dtype=torch.long)
+    x_parts: list[torch.Tensor] = []
+    code_parts: list[list[torch.Tensor]] = []
+    for i in range(0, n_samples, batch_size):
+        rows = owner[i : i + batch_size]
+        if codes == "posterior":
+            post = _index_posterior(posterior, rows)  # type: ignore[arg-type]
+            latent = {b.name: sample_block(b, post[b.name], generator) for b in spec.blocks}
+        else:
+            latent = sample_prior(spec, rows.shape[0], generator)
+        x_parts.append(model.decode_mean(concat_latent(spec, latent)))
+        code_parts.append(_target_codes(model, target, latent))
+    joined = [torch.cat([c[j] for c in code_parts]) for j in range(len(target.parts))]
+    return GeneratedPairs(torch.cat(x_parts), joined, owner, codes)
+
+
+def posterior_rows(posterior: Posterior) -> int:
+    """Number of images N a dataset posterior was computed from."""
+    post = next(iter(posterior.values()))
+    return int((post.mean if isinstance(post, GaussianPosterior) else post.logits).shape[0])
