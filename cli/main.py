@@ -46,9 +46,17 @@ def cli(debug: bool) -> None:
 
 
 def _register() -> None:
+    from vmieval.cli.export_cmd import export_command
     from vmieval.cli.inspect_cmd import inspect_command
+    from vmieval.cli.mi_bound_cmd import mi_bound_command
+    from vmieval.cli.report_cmd import report_command
+    from vmieval.cli.train_cmd import train_command
 
     cli.add_command(inspect_command)
+    cli.add_command(train_command)
+    cli.add_command(report_command)
+    cli.add_command(export_command)
+    cli.add_command(mi_bound_command)
     # Each command lives in its own module; add one import + add_command line per command here.
 
 

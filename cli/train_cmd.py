@@ -1,0 +1,104 @@
+"""`vmieval train-reference`: train a preset's reference VAE (or its ELBO/MI pair) into native checkpoints.
+
+Thin: builds a `TrainConfig` from the preset and the options, calls the trainer, shows its
+progress on stderr and the last epoch's numbers as a table on stdout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+from vmieval.cli.console import progress, stdout
+from vmieval.trainers import PRESETS, TrainEvent, TrainResult, resolve_config, train, train_pair
+
+from vmieval.errors import OutputError, UsageError
+
+
+def _progress_callback(bar: Any) -> Any:
+    tasks: dict[str, Any] = {}
+
+    def on_event(event: TrainEvent) -> None:
+        if event.kind == "start":
+            tasks[event.label] = bar.add_task(event.label, total=max(1, event.total), status="")
+        elif event.kind == "step":
+            bar.update(tasks[event.label], completed=event.step, status=event.status)
+        elif event.record is not None:
+            r = event.record
+            bar.update(tasks[event.label], status=f"epoch {r['epoch']}  ELBO {r['elbo']:.1f}  MI {r['mi_bound']:.2f}")
+
+    return on_event
+
+
+def _results_table(results: list[TrainResult]) -> Table:
+    """The last epoch of each model (one column per model): held-out ELBO, KL per block, MI bound,
+    exact I_q(x; c) per categorical block."""
+    table = Table(title="last epoch, held-out test images (nats per image)")
+    table.add_column("")
+    for res in results:
+        table.add_column(res.config.label(), justify="right", no_wrap=True)
+    lasts = [res.last for res in results]
+    blocks = list(lasts[0].get("kl", {})) if lasts[0] else []
+    categorical = list(lasts[0].get("iq_exact", {})) if lasts[0] else []
+
+    def row(name: str, value: Any) -> None:
+        table.add_row(name, *(value(last) if last else "-" for last in lasts))
+
+    row("epochs", lambda r: str(r["epoch"]))
+    row("ELBO", lambda r: f"{r['elbo']:.2f}")
+    row("recon E log p(x|z)", lambda r: f"{r['recon']:.2f}")
+    for b in blocks:
+        row(f"KL {b}", lambda r, b=b: f"{r['kl'][b]:.3f}")
+    row("MI bound (training Q)", lambda r: f"{r['mi_bound']:.3f}")
+    if any(res.config.entropy != "aggregate" for res in results):
+        row("MI bound, aggregate H", lambda r: f"{r['mi_bound_aggregate']:.3f}")
+    for name in categorical:
+        row(f"I_q(x;{name}) exact", lambda r, name=name: f"{r['iq_exact'][name]:.3f}")
+    return table
+
+
+@click.command("train-reference")
+@click.option("--preset", required=True, help=f"One of: {', '.join(PRESETS)}.")
+@click.option("--objective", type=click.Choice(["elbo", "mi"]), default=None, help="Default: mi.")
+@click.option("--pair", is_flag=True, help="Train the ELBO and the MI model from identical initial weights.")
+@click.option("--lam", type=float, default=None, help="Weight of the MI term (MI objective).")
+@click.option("--entropy", type=click.Choice(["prior", "aggregate"]), default=None, help="H(c) in the MI bound.")
+@click.option("--epochs", type=int, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--lr", type=float, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--architecture", type=click.Choice(["mlp", "conv"]), default=None)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from the last finished epoch of existing checkpoints.")
+@click.option("--limit", type=int, default=None, help="Use only the first N training images (quick runs).")
+@click.option("--force", is_flag=True, help="Overwrite existing checkpoints.")
+def train_command(
+    preset: str,
+    objective: str | None,
+    pair: bool,
+    out_dir: str,
+    resume: bool,
+    force: bool,
+    **overrides: Any,
+) -> None:
+    """Train the reference VAE(s) of a paper preset into OUT/<preset>-<objective>.pt."""
+    if pair and objective is not None:
+        raise UsageError("--pair trains both objectives; drop --objective")
+    config = resolve_config(preset, objective=objective, **overrides)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file; give a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    with progress() as bar:
+        callback = _progress_callback(bar)
+        if pair:
+            results = list(train_pair(config, out, resume=resume, force=force, callback=callback))
+        else:
+            results = [train(config, out / f"{config.label()}.pt", resume=resume, force=force, callback=callback)]
+    stdout.print(_results_table(results))
+    for res in results:
+        stdout.print(f"wrote {res.path}  (resume state: {res.resume_path.name}, device {res.device})", soft_wrap=True)
