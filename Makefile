@@ -16,8 +16,10 @@ $(BIN)/vmieval: pyproject.toml
 
 venv: $(BIN)/vmieval
 
+# The embedded default: the two pretrained fixture models, compared on the fixture sample (no network).
 demo: venv
-	$(BIN)/vmieval train-reference --preset sample-joint --pair --epochs 2 --out runs/demo
+	$(BIN)/vmieval report --compare fixtures/models/sample-joint-elbo.pt fixtures/models/sample-joint-mi.pt \
+		--dataset mnist-sample --out reports/demo --force
 
 test: venv
 	$(BIN)/python -m pytest

@@ -22,13 +22,14 @@ from vmieval.trainers import (
     train_pair,
 )
 from vmieval.trainers.loop import temperature_at
-from vmieval.trainers.objectives import exact_categorical_mi, target_entropy
+from vmieval.trainers.objectives import target_entropy
 from vmieval.trainers.resume import load_sidecar, sidecar_path
 
 from vmieval import load_checkpoint
 from vmieval.checkpoints import read_payload
 from vmieval.distributions import CategoricalPosterior, GaussianPosterior
 from vmieval.errors import OutputError, UsageError
+from vmieval.estimators.encoder import categorical_mi
 from vmieval.spec import parse_target
 
 
@@ -51,7 +52,10 @@ def states_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool
 
 
 # -- objectives ----------------------------------------------------------------------------------
-def test_exact_categorical_mi_known_answers() -> None:
+def test_history_exact_mi_known_answers() -> None:
+    def exact_categorical_mi(log_probs: torch.Tensor) -> float:
+        return categorical_mi(log_probs)[0]
+
     k = 10
     confident = torch.log_softmax(50.0 * torch.eye(k).repeat(3, 1), dim=1)  # each x -> its own class
     assert exact_categorical_mi(confident) == pytest.approx(math.log(k), abs=1e-4)

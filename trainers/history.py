@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from vmieval.trainers.objectives import exact_categorical_mi, forward, target_entropy
+from vmieval.trainers.objectives import forward, target_entropy
 
 from vmieval.distributions import CategoricalPosterior, split_posterior
+from vmieval.estimators.encoder import categorical_mi
 from vmieval.qnet import QNetwork
 from vmieval.spec import ModelSpec, Target
 
@@ -84,7 +85,7 @@ def evaluate(
     kl_mean = {name: float(v) / n for name, v in kl.items()}
     recon = float(log_px) / n
     iq_exact = {
-        name: exact_categorical_mi(post.log_probs)
+        name: categorical_mi(post.log_probs)[0]
         for name, post in posterior.items()
         if isinstance(post, CategoricalPosterior)
     }

@@ -181,12 +181,3 @@ def q_loss(q: QNetwork, fp: ForwardPass) -> torch.Tensor:
     """-E[log Q(target | x_hat)] with the VAE side detached: the Q step only tightens the bound."""
     targets = [t.detach() for t in fp.targets]
     return -q.log_likelihood(fp.x_hat.detach(), targets).mean()
-
-
-def exact_categorical_mi(log_probs: torch.Tensor) -> float:
-    """I_q(x; c) = H(mean_x q(c|x)) - mean_x H(q(c|x)) for log q(c|x) [N, K], in nats.
-
-    Exact under the empirical data distribution of the N rows (no sampling): in [0, log K].
-    """
-    log_agg = torch.logsumexp(log_probs, dim=0) - math.log(log_probs.shape[0])
-    return float(categorical_entropy(log_agg) - categorical_entropy(log_probs).mean())
