@@ -16,6 +16,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 from vmieval.cli.console import progress, stderr, stdout
+from vmieval.cli.data_fit import fit_images
 
 from vmieval.atomic import check_writable
 from vmieval.checkpoints import load_checkpoint
@@ -115,6 +116,8 @@ def mi_bound_command(
         check_writable(out, force)
     model = load_checkpoint(checkpoint, format=fmt, trust=trust)
     data = load_images(dataset_for(model, dataset), split, data_dir=data_dir, image_size=image_size, limit=limit)
+    if image_size is None:
+        data = fit_images(data, model.spec)
     with progress() as bar:
         tasks: dict[str, int] = {}
 

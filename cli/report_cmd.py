@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from vmieval.cli.console import progress, stderr, stdout
+from vmieval.cli.data_fit import fit_images
 from vmieval.cli.render import report_view
 
 from vmieval.checkpoints import load_checkpoint
@@ -98,6 +99,8 @@ def report_command(
 
     models = [load_checkpoint(c, format=fmt, trust=trust) for c in checkpoints]
     data = load_images(_dataset(models, dataset), split, data_dir=data_dir, image_size=image_size, limit=samples)
+    if image_size is None:
+        data = fit_images(data, models[0].spec)
     config = ReportConfig(seed=seed, mi=None if no_mi else report_mi_config(split, seed, mi_samples))
     reports = []
     with progress() as bar:
