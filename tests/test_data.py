@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from shared_paths import SHARED_MNIST
 
 from vmieval import data
 from vmieval.errors import DataError, UsageError
 
-REAL_MNIST = Path("/work/shared/data/mnist")
+REAL_MNIST = SHARED_MNIST
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -236,7 +237,7 @@ def test_mnist_sample_resized_for_32px_models() -> None:
     assert loaded.images.shape == (8, 1, 32, 32)
 
 
-@pytest.mark.skipif(not REAL_MNIST.exists(), reason="no MNIST copy at /work/shared/data/mnist")
+@pytest.mark.skipif(not REAL_MNIST.exists(), reason="no MNIST copy in ../shared/data/mnist")
 def test_real_mnist() -> None:
     test = data.load_images("mnist", "test", data_dir=REAL_MNIST)
     assert test.images.shape == (10000, 1, 28, 28)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from shared_paths import FIXTURE_MODELS
 
 from vmieval.architectures import build_architecture
 from vmieval.data import load_images
@@ -30,7 +31,7 @@ from vmieval.estimators import MIConfig, MIResult, default_target, estimate_mi
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import ModelSpec, categorical, gaussian
 
-REFERENCES = [Path(f"/tmp/ref/mnist-joint-{kind}.pt") for kind in ("elbo", "mi")]
+REFERENCES = [FIXTURE_MODELS / f"sample-joint-{kind}.pt" for kind in ("elbo", "mi")]
 
 
 def train_joint_vae(images: torch.Tensor, steps: int = 400) -> FrozenVAE:
@@ -88,7 +89,7 @@ def test_orderings_on_a_model_trained_in_the_test() -> None:
     json.dumps(result.to_dict())  # every field is plain JSON
 
 
-@pytest.mark.skipif(not all(p.exists() for p in REFERENCES), reason="reference checkpoints not built yet")
+@pytest.mark.skipif(not all(p.exists() for p in REFERENCES), reason="fixture models missing")
 @pytest.mark.parametrize("path", REFERENCES, ids=lambda p: p.stem)
 def test_orderings_on_reference_checkpoints(path: Path) -> None:
     from vmieval import load

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
+from shared_paths import FIXTURE_MODELS
 
 import vmieval
 from vmieval.data import load_images
 from vmieval.estimators.encoder import categorical_mi
 
-MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
+MODELS = FIXTURE_MODELS
 
 
 def _exact_mi(name: str) -> float:

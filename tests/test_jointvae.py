@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 from scipy.optimize import linear_sum_assignment
+from shared_paths import SHARED_JOINTVAE, SHARED_MNIST
 from vmieval.cli.main import cli
 
 from vmieval.architectures import build_architecture
@@ -24,8 +25,8 @@ from vmieval.data import load_images
 from vmieval.errors import CheckpointError
 from vmieval.spec import ModelSpec, categorical, gaussian
 
-REAL = Path("/work/shared/data/jointvae-mnist/model.pt")
-REAL_MNIST = Path("/work/shared/data/mnist")
+REAL = SHARED_JOINTVAE
+REAL_MNIST = SHARED_MNIST
 MNIST_SPEC = ModelSpec((1, 32, 32), (gaussian("z", 10), categorical("c", 10)))
 SETTINGS = {"latent_spec": {"cont": 10, "disc": [10]}, "dataset": "mnist", "batch_size": 64}
 
@@ -145,3 +146,15 @@ def test_real_checkpoint_reconstructs_and_clusters_digits() -> None:
     h_aggregate = -float((log_aggregate.exp() * log_aggregate).sum())
     h_conditional = -float((log_q.exp() * log_q).sum(dim=1).mean())
     assert 2.0 < h_aggregate - h_conditional <= math.log(10) + 1e-6
+
+
+@pytest.mark.skipif(not (REAL.exists() and REAL_MNIST.exists()), reason="JointVAE checkpoint or MNIST not here")
+def test_real_checkpoint_through_mi_bound_without_flags() -> None:
+    """End to end as a user types it: format from specs.json, image size from the spec."""
+    args = ["mi-bound", str(REAL), "--data-dir", str(REAL_MNIST), "--limit", "1000", "--samples", "2000", "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["estimates"]
+    exact = next(r for r in rows if r["quantity"] == "I_q(x; c)" and r["kind"] == "exact")
+    valid = [r for r in rows if r["side"] == "decoder" and r["valid"] and "barber" in r["estimator"]]
+    assert exact["value"] > 2.0 and valid and valid[0]["value"] > 2.0

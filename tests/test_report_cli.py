@@ -105,10 +105,11 @@ def test_dataset_defaults_to_the_one_the_checkpoints_were_trained_on(tmp_path: P
     assert mixed.exit_code == 2 and "pass --dataset" in mixed.stderr
 
 
-def test_model_of_another_image_size_is_a_data_error(tmp_path: Path) -> None:
+def test_model_of_another_image_size_is_fitted_or_refused(tmp_path: Path) -> None:
     spec = ModelSpec((1, 32, 32), (gaussian("z", 2),))
     path = checkpoint(tmp_path / "big.pt", spec, 0)
-    result = run("report", str(path), *FAST, "--no-mi", "--out", str(tmp_path / "r"))
-    assert result.exit_code == 5 and "--image-size 32" in result.stderr
-    ok = run("report", str(path), *FAST, "--no-mi", "--image-size", "32", "--out", str(tmp_path / "r"))
-    assert ok.exit_code == 0, ok.output
+    fitted = run("report", str(path), *FAST, "--no-mi", "--out", str(tmp_path / "a"))
+    assert fitted.exit_code == 0, fitted.output
+    assert "28x28 -> 32x32" in fitted.stderr
+    wrong = run("report", str(path), *FAST, "--no-mi", "--image-size", "28", "--out", str(tmp_path / "b"))
+    assert wrong.exit_code == 5 and "--image-size 32" in wrong.stderr
