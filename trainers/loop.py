@@ -24,7 +24,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 from vmieval.trainers.history import evaluate
-from vmieval.trainers.objectives import entropy_note, forward, mi_bound, q_loss, q_parts, target_entropy
+from vmieval.trainers.objectives import entropy_note, forward, mi_bound, q_loss, target_entropy
 from vmieval.trainers.presets import TrainConfig, pair_configs
 from vmieval.trainers.resume import load_sidecar, save_sidecar, sidecar_path
 
@@ -34,7 +34,7 @@ from vmieval.checkpoints import read_payload, save_native
 from vmieval.checkpoints.native import parse_metadata
 from vmieval.data import load_images
 from vmieval.errors import CheckpointError, UsageError
-from vmieval.qnet import QNetwork
+from vmieval.qnet import QNetwork, q_parts
 from vmieval.spec import ModelSpec, Target, parse_target
 
 
@@ -144,6 +144,9 @@ class _Run:
             self.opt_vae.zero_grad(set_to_none=True)
             elbo = fp.elbo.mean()
             loss = -elbo
+            if cfg.beta_z != 1.0:
+                kl_z = sum(v.sum(dim=1) for v in fp.kl_dims.values())
+                loss = loss + (cfg.beta_z - 1.0) * kl_z.mean()
             if cfg.objective == "mi" and cfg.lam > 0:
                 self.q.requires_grad_(False)
                 loss = loss - cfg.lam * mi_bound(self.q, fp, self.spec, self.target, cfg.entropy).value

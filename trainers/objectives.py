@@ -38,23 +38,10 @@ from vmieval.distributions import (
     sample_latent,
     split_posterior,
 )
-from vmieval.qnet import QNetwork, QPart
+from vmieval.qnet import QNetwork
 from vmieval.spec import ModelSpec, Target
 
 LOG_2PI_E = math.log(2 * math.pi * math.e)
-
-
-def q_parts(spec: ModelSpec, target: Target) -> tuple[QPart, ...]:
-    """The Q network's outputs for a target: K logits per categorical part, d Gaussian dims per slice."""
-    parts: list[QPart] = []
-    for part in target.parts:
-        block = spec.block(part.block)
-        if block.kind == "categorical":
-            parts.append(QPart("categorical", part.label(), block.size))
-        else:
-            start, stop = (0, block.size) if part.start is None else (part.start, part.stop)
-            parts.append(QPart("gaussian", part.label(), int(stop) - int(start)))
-    return tuple(parts)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vmieval.spec import ModelSpec, Target
+
 QArchitecture = Literal["mlp", "conv"]
 
 
@@ -30,6 +32,19 @@ class QPart:
     @property
     def output_width(self) -> int:
         return self.size if self.kind == "categorical" else 2 * self.size
+
+
+def q_parts(spec: ModelSpec, target: Target) -> tuple[QPart, ...]:
+    """Q's output heads for a target: K logits per categorical part, a Gaussian per slice of dims."""
+    parts: list[QPart] = []
+    for part in target.parts:
+        block = spec.block(part.block)
+        if block.kind == "categorical":
+            parts.append(QPart("categorical", part.label(), block.size))
+        else:
+            start, stop = (0, block.size) if part.start is None else (part.start, part.stop)
+            parts.append(QPart("gaussian", part.label(), int(stop) - int(start)))
+    return tuple(parts)
 
 
 class QNetwork(nn.Module):

@@ -72,23 +72,24 @@ class ClusterResult:
         return self.method == KMEANS
 
 
-def cooccurrence(assignments: np.ndarray, labels: np.ndarray, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
-    """Counts [n_clusters, L] of (cluster, label) pairs, and the L distinct label values (sorted)."""
+def contingency_counts(assignments: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The L distinct label values (sorted) and counts [L, k] of (label, category) pairs."""
     assignments = np.asarray(assignments, dtype=np.int64)
     labels = np.asarray(labels)
     if assignments.shape != labels.shape or assignments.ndim != 1:
         raise UsageError(f"assignments {assignments.shape} and labels {labels.shape} must be equal 1-d shapes")
-    if assignments.size and (assignments.min() < 0 or assignments.max() >= n_clusters):
-        raise UsageError(f"cluster indices must lie in [0, {n_clusters})")
+    if assignments.size and (assignments.min() < 0 or assignments.max() >= k):
+        raise UsageError(f"category indices must lie in [0, {k})")
     values, label_index = np.unique(labels, return_inverse=True)
-    counts = np.zeros((n_clusters, len(values)), dtype=np.int64)
-    np.add.at(counts, (assignments, label_index), 1)
-    return counts, values
+    counts = np.zeros((len(values), k), dtype=np.int64)
+    np.add.at(counts, (label_index, assignments), 1)
+    return values, counts
 
 
 def hungarian_accuracy(assignments: np.ndarray, labels: np.ndarray, n_clusters: int) -> tuple[float, np.ndarray]:
     """Best one-to-one cluster -> label accuracy, and the mapping [n_clusters] (-1 = unmatched)."""
-    counts, values = cooccurrence(assignments, labels, n_clusters)
+    values, label_counts = contingency_counts(assignments, labels, n_clusters)
+    counts = label_counts.T
     rows, cols = linear_sum_assignment(counts, maximize=True)
     mapping = np.full(n_clusters, -1, dtype=np.int64)
     mapping[rows] = values[cols]
@@ -100,7 +101,8 @@ def majority_accuracy(assignments: np.ndarray, labels: np.ndarray, n_clusters: i
 
     An empty cluster is mapped to -1; it holds no images, so it cannot change the accuracy.
     """
-    counts, values = cooccurrence(assignments, labels, n_clusters)
+    values, label_counts = contingency_counts(assignments, labels, n_clusters)
+    counts = label_counts.T
     mapping = np.where(counts.sum(axis=1) > 0, values[counts.argmax(axis=1)], -1).astype(np.int64)
     return float(counts.max(axis=1).sum() / max(len(labels), 1)), mapping
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vmieval.analysis.cluster import categorical_block_name
+from vmieval.analysis.cluster import categorical_block_name, contingency_counts
 from vmieval.data import ImageData
 from vmieval.distributions import CategoricalPosterior
 from vmieval.errors import UsageError
@@ -56,20 +56,6 @@ class ProbabilityHistograms:
 class CategoricalSummary:
     contingency: Contingency
     histograms: ProbabilityHistograms
-
-
-def contingency_counts(assignments: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The L distinct label values (sorted) and counts [L, k] of (label, category) pairs."""
-    assignments = np.asarray(assignments, dtype=np.int64)
-    labels = np.asarray(labels)
-    if assignments.shape != labels.shape or assignments.ndim != 1:
-        raise UsageError(f"assignments {assignments.shape} and labels {labels.shape} must be equal 1-d shapes")
-    if assignments.size and (assignments.min() < 0 or assignments.max() >= k):
-        raise UsageError(f"category indices must lie in [0, {k})")
-    values, label_index = np.unique(labels, return_inverse=True)
-    counts = np.zeros((len(values), k), dtype=np.int64)
-    np.add.at(counts, (label_index, assignments), 1)
-    return values, counts
 
 
 def probability_histograms(probs: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:

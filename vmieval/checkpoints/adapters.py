@@ -23,7 +23,7 @@ import torch
 
 from vmieval.architectures.jointvae import JointVAEConfig
 from vmieval.architectures.registry import build_architecture
-from vmieval.checkpoints.validate import check_forward, check_tensors, sha256_of
+from vmieval.checkpoints.validate import check_forward, check_tensors, load_strict, sha256_of
 from vmieval.errors import CheckpointError
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import LatentBlock, ModelSpec, categorical, gaussian
@@ -156,12 +156,7 @@ def load_adapter(payload: Any, path: Path, format: str, device: str, spec_file: 
     where = str(path)
     spec, config = jointvae_spec(payload, settings, where)
     module = build_architecture(JOINTVAE, config, spec)
-    try:
-        module.load_state_dict(payload, strict=True)
-    except RuntimeError as exc:
-        detail = " ".join(str(exc).split())
-        raise CheckpointError(f"{where}: weights do not fit the JointVAE architecture ({detail[:300]})") from None
-    module.eval()
+    load_strict(module, payload, where, "JointVAE")
     check_forward(module.encode, module.decode, spec, where)
     meta = _jointvae_metadata(spec, config, settings, spec_path)
     info = CheckpointInfo(where, JOINTVAE, sha256_of(path), JOINTVAE, meta)

@@ -20,7 +20,7 @@ from torch import nn
 
 from vmieval.architectures.registry import build_architecture, config_from_dict
 from vmieval.atomic import atomic_write
-from vmieval.checkpoints.validate import check_forward, check_tensors, sha256_of
+from vmieval.checkpoints.validate import check_forward, check_tensors, load_strict, sha256_of
 from vmieval.errors import CheckpointError
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import ModelSpec
@@ -99,12 +99,7 @@ def load_native(payload: dict, path: str | Path, device: str = "cpu") -> FrozenV
         raise CheckpointError(f"{where}: native checkpoint has no state dict")
     check_tensors(state, where)
     module = build_architecture(name, config, spec)
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        detail = " ".join(str(exc).split())
-        raise CheckpointError(f"{where}: weights do not fit architecture {name!r} ({detail[:300]})") from None
-    module.eval()
+    load_strict(module, state, where, repr(name))
     check_forward(module.encode, module.decode, spec, where)
     info = CheckpointInfo(str(path), FORMAT, sha256_of(path), name, meta)
     return FrozenVAE.from_module(module, spec, info, device=device)

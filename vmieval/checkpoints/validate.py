@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from vmieval.errors import CheckpointError
 from vmieval.spec import ModelSpec
@@ -53,3 +54,13 @@ def check_forward(encode, decode, spec: ModelSpec, where: str, device: torch.dev
         )
     if not (bool(torch.isfinite(params).all()) and bool(torch.isfinite(recon).all())):
         raise CheckpointError(f"{where}: model produces NaN/Inf on a plain input")
+
+
+def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], where: str, architecture: str) -> nn.Module:
+    """Load weights with no missing, extra or reshaped tensors, then switch to eval mode."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())
+        raise CheckpointError(f"{where}: weights do not fit the {architecture} architecture ({detail[:300]})") from None
+    return module.eval()

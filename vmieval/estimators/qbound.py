@@ -43,8 +43,8 @@ from vmieval.estimators.estimate import Estimate
 from vmieval.estimators.pairs import generate_pairs, posterior_rows
 from vmieval.estimators.qfit import EpochCallback, QCurve, evaluate_q, fit_q
 from vmieval.frozen import FrozenVAE
-from vmieval.qnet import QPart
-from vmieval.spec import ModelSpec, Target
+from vmieval.qnet import q_parts
+from vmieval.spec import Target
 
 PAPER_NOTE = "paper's H = log K (prior entropy); not a valid bound when the aggregate posterior is non-uniform"
 
@@ -71,19 +71,6 @@ class QBoundResult:
 
     def estimates(self) -> list[Estimate]:
         return list(self.rows)
-
-
-def q_parts(spec: ModelSpec, target: Target) -> tuple[QPart, ...]:
-    """Q's output heads for a target: K logits per categorical part, a Gaussian per dims slice."""
-    parts: list[QPart] = []
-    for part in target.parts:
-        block = spec.block(part.block)
-        if block.kind == "categorical":
-            parts.append(QPart("categorical", part.label(), block.size))
-        else:
-            d = block.size if part.start is None else part.stop - part.start  # type: ignore[operator]
-            parts.append(QPart("gaussian", part.label(), d))
-    return tuple(parts)
 
 
 def binary_entropy(p: float) -> float:
