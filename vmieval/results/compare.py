@@ -89,13 +89,24 @@ def _kl(block: str) -> Getter:
     return get
 
 
+def _top_level_split(text: str) -> list[str]:
+    """Split on commas outside parentheses, so `N(0, 1)` stays one piece."""
+    pieces, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            pieces.append(text[start:i])
+            start = i + 1
+    return [*pieces, text[start:]]
+
+
 def _family(e: Estimate) -> tuple[str, str]:
     """The estimator's family (text before the first comma/colon) and its H(c) choice, if any:
     stable across models, unlike the full string (which may carry e.g. Q's accuracy)."""
-    pieces = [p.strip() for p in e.estimator.replace(";", ",").split(",")]
+    pieces = [p.strip() for p in _top_level_split(e.estimator.replace(";", ","))]
     head = pieces[0].split(":")[0]
-    if len(head) > 40:  # a formula, not a name: keep its first word
-        head = head.split()[0]
+    if len(head) > 40:  # a formula or a sentence, not a name: keep its first words
+        head = " ".join(head.split()[:2])
     entropy = next((p for p in pieces[1:] if p.startswith("H=")), "")
     return head, entropy
 
