@@ -29,6 +29,7 @@ from vmieval.distributions import (
     CategoricalPosterior,
     GaussianPosterior,
     Posterior,
+    aggregate_log_probs,
     bernoulli_log_likelihood,
     categorical_entropy,
     concat_latent,
@@ -104,12 +105,6 @@ def forward(
     return ForwardPass(posterior, samples, targets, x_hat, log_px, kl, kl_dims)
 
 
-def aggregate_log_probs(posterior: CategoricalPosterior) -> torch.Tensor:
-    """log of the aggregate posterior mean_x q(c|x) over the rows of a batch, [K]."""
-    log_p = posterior.log_probs
-    return torch.logsumexp(log_p, dim=0) - math.log(log_p.shape[0])
-
-
 def target_entropy(spec: ModelSpec, target: Target, posterior: Posterior, mode: str) -> torch.Tensor:
     """H(target) in nats, a scalar tensor (differentiable in `aggregate` mode).
 
@@ -128,7 +123,7 @@ def target_entropy(spec: ModelSpec, target: Target, posterior: Posterior, mode: 
             post = posterior[block.name]
             assert isinstance(post, CategoricalPosterior)
             if mode == "aggregate":
-                total = total + categorical_entropy(aggregate_log_probs(post))
+                total = total + categorical_entropy(aggregate_log_probs(post.log_probs))
             else:
                 total = total + math.log(block.size)
         else:

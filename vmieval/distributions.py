@@ -118,6 +118,12 @@ def kl_categorical_uniform(posterior: CategoricalPosterior) -> torch.Tensor:
     return (log_p.exp() * log_p).sum(dim=-1) + math.log(k)
 
 
+def aggregate_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
+    """log of the aggregate posterior mean_n q(c|x_n), [K], from log q(c|x_n) [N, K]; keeps dtype
+    and gradients (the trainers' aggregate-entropy bound differentiates through it)."""
+    return torch.logsumexp(log_probs, dim=0) - math.log(log_probs.shape[0])
+
+
 def categorical_entropy(log_probs: torch.Tensor) -> torch.Tensor:
     """H of each row of a [..., K] matrix of log-probabilities (nats); 0·log 0 taken as 0."""
     return -(log_probs.exp() * log_probs.nan_to_num(neginf=0.0)).sum(dim=-1)

@@ -18,6 +18,7 @@ import math
 
 import torch
 
+from vmieval import distributions
 from vmieval.distributions import CategoricalPosterior, GaussianPosterior, Posterior
 from vmieval.spec import ModelSpec, Target
 
@@ -115,8 +116,7 @@ def log_aggregate(parts: TargetPosterior, codes: list[torch.Tensor], chunk: int 
 
 def aggregate_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
     """log q̄(c) [K] from per-image log-probabilities [N, K] (logsumexp over images, float64)."""
-    lp = log_probs.double()
-    return torch.logsumexp(lp, dim=0) - math.log(lp.shape[0])
+    return distributions.aggregate_log_probs(log_probs.double())
 
 
 def entropy_from_log_probs(log_p: torch.Tensor) -> float:
