@@ -9,9 +9,8 @@ The batch dimension is dynamic. The programs are stored uncompressed, and `progr
 their member name, size and sha256.
 
 Why trust is needed: deserialising a program rebuilds a graph of operators, constants and custom-op
-references from the file, and `torch.export.load` unpickles weights and constants with
-`weights_only=False` (or plain `pickle.loads`) where its safe path fails: code from the file can
-run. So the metadata is read with `zipfile` and `json` only (inspect, sniffing and validating the
+references from the file, and `torch.export.load` falls back to full (unrestricted) unpickling of
+weights and constants where its safe path fails: code from the file can run. So the metadata is read with `zipfile` and `json` only (inspect, sniffing and validating the
 spec need nothing more), and the programs are deserialised only when the caller passes `trust=True`
 (`--trust` on the command line).
 """
