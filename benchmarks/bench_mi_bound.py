@@ -10,7 +10,7 @@ Q-fit FLOPs are counted for the MLP Q's linear layers only (they are >99% of its
 products), times the pairs trained on and scored during validation.
 
     .venv/bin/python benchmarks/bench_mi_bound.py [--checkpoint /tmp/ref/mnist-joint-mi.pt]
-        [--data-dir /work/shared/data/mnist] [--target c] [--samples 20000] [--batch-size B] [--lr LR] [--threads N]
+        [--data-dir ../shared/data/mnist] [--target c] [--samples 20000] [--batch-size B] [--lr LR] [--threads N]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from vmieval.qnet import QNetwork, q_parts
 from vmieval.spec import parse_target
 
 REFERENCE = Path("/tmp/ref/mnist-joint-mi.pt")
-MNIST_DIR = Path("/work/shared/data/mnist")
+MNIST_DIR = Path(os.environ.get("VMIEVAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
 
 
 def cpu_model() -> str:

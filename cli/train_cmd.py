@@ -66,6 +66,8 @@ def _results_table(results: list[TrainResult]) -> Table:
 @click.option("--lam", type=float, default=None, help="Weight of the MI term (MI objective).")
 @click.option("--entropy", type=click.Choice(["prior", "aggregate"]), default=None, help="H(c) in the MI bound.")
 @click.option("--epochs", type=int, default=None)
+@click.option("--beta-z", type=float, default=None, help="KL weight of the Gaussian block(s) in training (default 1).")
+@click.option("--beta-z-anneal-epochs", type=int, default=None, help="Decay --beta-z linearly to 1 over N epochs.")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None)
 @click.option("--seed", type=int, default=None)

@@ -48,3 +48,13 @@ def test_bad_preset_is_one_line(tmp_path: Path) -> None:
 def test_pair_with_objective_is_refused(tmp_path: Path) -> None:
     result = invoke("--preset", "sample-joint", "--pair", "--objective", "mi", "--out", str(tmp_path))
     assert result.exit_code == 2 and "--pair" in result.output
+
+
+def test_beta_z_options_reach_the_recorded_config(tmp_path: Path) -> None:
+    args = ["--preset", "sample-joint", "--objective", "mi", "--out", str(tmp_path), *QUICK]
+    result = invoke(*args, "--beta-z", "4", "--beta-z-anneal-epochs", "3")
+    assert result.exit_code == 0, result.output
+    config = load_checkpoint(tmp_path / "sample-joint-mi.pt").training_record["config"]
+    assert config["beta_z"] == 4.0 and config["beta_z_anneal_epochs"] == 3
+    refused = invoke(*args, "--beta-z", "0", "--force")
+    assert refused.exit_code == 2 and "beta_z must be positive" in refused.output

@@ -194,3 +194,13 @@ def test_resume_refuses_different_settings(tmp_path: Path) -> None:
     train(tiny(epochs=1, limit=64), tmp_path / "m.pt")
     with pytest.raises(UsageError, match="lr"):
         train(tiny(epochs=2, limit=64, lr=5e-4), tmp_path / "m.pt", resume=True)
+
+
+def test_beta_z_schedule_decays_linearly_to_one() -> None:
+    from vmieval.trainers.loop import beta_z_at
+    from vmieval.trainers.presets import resolve_config
+
+    constant = resolve_config("sample-joint", beta_z=4.0)
+    assert beta_z_at(constant, 0, 10) == beta_z_at(constant, 10_000, 10) == 4.0
+    annealed = resolve_config("sample-joint", beta_z=4.0, beta_z_anneal_epochs=2)
+    assert [beta_z_at(annealed, step, 10) for step in (0, 10, 20, 30)] == [4.0, 2.5, 1.0, 1.0]

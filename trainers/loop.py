@@ -80,6 +80,14 @@ def temperature_at(config: TrainConfig, step: int, steps_per_epoch: int) -> floa
     return config.temperature_start * (config.temperature_end / config.temperature_start) ** progress
 
 
+def beta_z_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """KL weight of the Gaussian blocks: `beta_z`, or its linear decay to 1 over `beta_z_anneal_epochs`."""
+    if config.beta_z_anneal_epochs <= 0:
+        return config.beta_z
+    progress = min(1.0, step / max(1, config.beta_z_anneal_epochs * steps_per_epoch))
+    return config.beta_z + (1.0 - config.beta_z) * progress
+
+
 def build_models(config: TrainConfig) -> tuple[nn.Module, QNetwork]:
     """The initial VAE and Q, on the CPU, from `config.seed` alone (identical for both objectives)."""
     spec = config.spec()
@@ -144,9 +152,10 @@ class _Run:
             self.opt_vae.zero_grad(set_to_none=True)
             elbo = fp.elbo.mean()
             loss = -elbo
-            if cfg.beta_z != 1.0:
+            beta_z = beta_z_at(cfg, len(self.history) * steps + i, steps)
+            if beta_z != 1.0:
                 kl_z = sum(v.sum(dim=1) for v in fp.kl_dims.values())
-                loss = loss + (cfg.beta_z - 1.0) * kl_z.mean()
+                loss = loss + (beta_z - 1.0) * kl_z.mean()
             if cfg.objective == "mi" and cfg.lam > 0:
                 self.q.requires_grad_(False)
                 loss = loss - cfg.lam * mi_bound(self.q, fp, self.spec, self.target, cfg.entropy).value

@@ -55,6 +55,8 @@ class TrainConfig:
     images the per-epoch metrics use (all of the split when it has fewer). `beta_z` weighs the KL
     of the Gaussian blocks in the training loss (1: the ELBO; > 1 squeezes the Gaussian channel, so
     what it cannot carry, e.g. digit identity, has to go through c); recorded ELBOs stay at beta 1.
+    With `beta_z_anneal_epochs` > 0 the weight falls linearly from `beta_z` to 1 over that many epochs
+    (per step): the categorical block settles first, then the Gaussian channel opens.
     """
 
     preset: str
@@ -68,6 +70,7 @@ class TrainConfig:
     lam: float = 5.0
     entropy: EntropyMode = "aggregate"
     beta_z: float = 1.0
+    beta_z_anneal_epochs: int = 0
     epochs: int = 50
     batch_size: int = 100
     lr: float = 1e-3
@@ -101,6 +104,8 @@ class TrainConfig:
             raise UsageError(f"lambda must be zero or more, got {self.lam}")
         if not self.beta_z > 0:
             raise UsageError(f"beta_z must be positive, got {self.beta_z}")
+        if self.beta_z_anneal_epochs < 0:
+            raise UsageError(f"beta_z_anneal_epochs must be zero or more, got {self.beta_z_anneal_epochs}")
         for name, value in (("epochs", self.epochs), ("batch size", self.batch_size), ("heldout", self.heldout)):
             if value < 1:
                 raise UsageError(f"{name} must be at least 1, got {value}")

@@ -10,9 +10,10 @@ their member name, size and sha256.
 
 Why trust is needed: deserialising a program rebuilds a graph of operators, constants and custom-op
 references from the file, and `torch.export.load` falls back to full (unrestricted) unpickling of
-weights and constants where its safe path fails: code from the file can run. So the metadata is read with `zipfile` and `json` only (inspect, sniffing and validating the
-spec need nothing more), and the programs are deserialised only when the caller passes `trust=True`
-(`--trust` on the command line).
+weights and constants where its safe path fails: code from the file can run. So the metadata is
+read with `zipfile` and `json` only (inspect, sniffing and validating the spec need nothing more),
+and the programs are deserialised only when the caller passes `trust=True` (`--trust` on the
+command line).
 """
 
 from __future__ import annotations
