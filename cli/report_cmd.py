@@ -15,6 +15,7 @@ from vmieval.cli.console import progress, stderr, stdout
 from vmieval.cli.data_fit import fit_images
 from vmieval.cli.render import report_view
 
+from vmieval.analysis.traversals import TraversalConfig, check_traversal_config
 from vmieval.checkpoints import load_checkpoint
 from vmieval.checkpoints.loader import FORMATS
 from vmieval.data import DATASETS, SPLITS, load_images
@@ -44,6 +45,16 @@ def _dataset(models: list[FrozenVAE], requested: str | None) -> str:
     return found if found in DATASETS else "mnist"
 
 
+def _two_dims(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        a, b = (int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--traverse-dims takes two dimension numbers like 0,1; got {text!r}") from None
+    return a, b
+
+
 def _default_out(names: list[str]) -> Path:
     return Path("reports") / ("-vs-".join(names) if len(names) > 1 else names[0])
 
@@ -70,6 +81,11 @@ def _default_out(names: list[str]) -> Path:
 @click.option(
     "--mi-samples", type=int, default=3000, show_default=True, help="Generated (code, image) pairs for the Q bound."
 )
+@click.option(
+    "--traverse-dims",
+    metavar="A,B",
+    help="The two Gaussian dims of the grid traversal (paper Fig 2). Default: the two highest-KL dims.",
+)
 def report_command(
     checkpoints: tuple[str, ...],
     compare_mode: bool,
@@ -86,6 +102,7 @@ def report_command(
     force: bool,
     no_mi: bool,
     mi_samples: int,
+    traverse_dims: str | None,
 ) -> None:
     """Report on CHECKPOINT: MI bounds beside KL, ELBO, cluster accuracy, contingency, traversals."""
     if not checkpoints:
@@ -101,7 +118,13 @@ def report_command(
     data = load_images(_dataset(models, dataset), split, data_dir=data_dir, image_size=image_size, limit=samples)
     if image_size is None:
         data = fit_images(data, models[0].spec)
-    config = ReportConfig(seed=seed, mi=None if no_mi else report_mi_config(split, seed, mi_samples))
+    config = ReportConfig(
+        seed=seed,
+        mi=None if no_mi else report_mi_config(split, seed, mi_samples),
+        traversal=TraversalConfig(dims=_two_dims(traverse_dims)),
+    )
+    for model in models:
+        check_traversal_config(model.spec, config.traversal)
     reports = []
     with progress() as bar:
         task = bar.add_task("report", total=len(models), status="")

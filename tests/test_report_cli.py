@@ -113,3 +113,15 @@ def test_model_of_another_image_size_is_fitted_or_refused(tmp_path: Path) -> Non
     assert "28x28 -> 32x32" in fitted.stderr
     wrong = run("report", str(path), *FAST, "--no-mi", "--image-size", "28", "--out", str(tmp_path / "b"))
     assert wrong.exit_code == 5 and "--image-size 32" in wrong.stderr
+
+
+def test_traverse_dims_choose_the_grid_pair(tmp_path: Path) -> None:
+    spec = ModelSpec((1, 28, 28), (gaussian("z", 4),))
+    path = checkpoint(tmp_path / "g.pt", spec, 0)
+    ok = run("report", str(path), *FAST, "--no-mi", "--traverse-dims", "2,3", "--out", str(tmp_path / "a"))
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "a" / "g-pair_z_2_3.png").is_file()
+    bad = run("report", str(path), *FAST, "--no-mi", "--traverse-dims", "2", "--out", str(tmp_path / "b"))
+    assert bad.exit_code == 2 and "--traverse-dims" in bad.stderr
+    outside = run("report", str(path), *FAST, "--no-mi", "--traverse-dims", "0,9", "--out", str(tmp_path / "c"))
+    assert outside.exit_code == 2 and "0..3" in outside.stderr

@@ -29,6 +29,7 @@ from vmieval.data import ImageData
 from vmieval.distributions import CategoricalPosterior, GaussianPosterior, Posterior, kl_gaussian_per_dim
 from vmieval.errors import UsageError
 from vmieval.frozen import FrozenVAE
+from vmieval.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,18 @@ def _grid(name: str, title: str, axes: tuple[str, str], values: torch.Tensor, ce
 def _repeat_rows(base: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str, torch.Tensor]:
     """The fixed codes of the given sample rows (a copy, safe to edit in place)."""
     return {name: code[rows].clone() for name, code in base.items()}
+
+
+def check_traversal_config(spec: ModelSpec, config: TraversalConfig) -> None:
+    """Refuse an explicit grid pair that this model cannot sweep, before any work is done."""
+    gaussians = spec.blocks_of_kind("gaussian")
+    z = config.gaussian_block or (gaussians[0].name if gaussians else None)
+    if config.dims is None or z is None:
+        return
+    size = spec.block(z).size
+    a, b = config.dims
+    if not (0 <= a < size and 0 <= b < size and a != b):
+        raise UsageError(f"traversal dims ({a}, {b}) must be two different dims of {z} (0..{size - 1})")
 
 
 def traversal_grids(
