@@ -161,7 +161,7 @@ def encoder_mi(
         if value > cap - CAP_MARGIN:
             near_cap.append(label)
             note = f"within {CAP_MARGIN:g} nat of the log N = {cap:.3f} cap: saturated, a lower estimate"
-        estimator = f"Monte Carlo over the full dataset mixture (N={n}, one code per image), capped at log N"
+        estimator = f"Monte Carlo: full-dataset mixture (N={n}, one code per image), capped at log N"
         rows.append(_row(f"I_q(x; {label})", label, "estimate", estimator, (value, se), n, split, note))
 
     for part, post in zip(target.parts, parts, strict=True):
@@ -173,7 +173,7 @@ def encoder_mi(
             continue
         entropies[part.label()] = h_bar
         if labels is not None:
-            plug_in = "plug-in H(mean q) - sum_y p(y) H(mean_{x|y} q), dataset labels; stderr: delta method"
+            plug_in = "plug-in: H(mean q) - sum_y p(y) H(mean_{x|y} q), dataset labels; stderr: delta method"
             rows.append(_row(f"I_q(y; {part.label()})", part.label(), "exact", plug_in,
                              label_mi(post.logits, labels), n, split))  # fmt: skip
     if len(parts) > 1:
