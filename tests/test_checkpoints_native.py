@@ -116,3 +116,15 @@ def test_conv_needs_size_divisible_by_four() -> None:
     spec = ModelSpec((1, 30, 30), (gaussian("z", 2),))
     with pytest.raises(CheckpointError, match="divisible by 4"):
         build_architecture("conv", {}, spec)
+
+
+@pytest.mark.parametrize("config", [{"hidden": 32}, {"hidden": ["32"]}, {"hidden": [True]}, {"hidden": None}])
+def test_config_of_the_wrong_type_is_a_checkpoint_error(tiny_native: Path, config: dict) -> None:
+    def retype(p: dict) -> None:
+        meta = json.loads(p["metadata"])
+        meta["architecture"]["config"] = config
+        p["metadata"] = json.dumps(meta)
+
+    _rewrite(tiny_native, retype)
+    with pytest.raises(CheckpointError, match="wrong type"):
+        vmieval.load(tiny_native)

@@ -46,8 +46,12 @@ def config_from_dict(name: str, raw: Any) -> Any:
     if unknown:
         raise CheckpointError(f"architecture {name!r}: unknown config keys {unknown}")
     kwargs: dict[str, Any] = {}
+    defaults = entry.config_type()
     for key, value in raw.items():
-        kwargs[key] = tuple(value) if isinstance(value, list) else value
+        value = tuple(value) if isinstance(value, list) else value
+        if not _same_shape(value, getattr(defaults, key)):
+            raise CheckpointError(f"architecture {name!r}: config {key}={value!r} has the wrong type")
+        kwargs[key] = value
     try:
         return entry.config_type(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -61,8 +65,21 @@ def build_architecture(name: str, config: Any, spec: ModelSpec) -> nn.Module:
         config = config_from_dict(name, config)
     try:
         return entry.build(config, spec)
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, TypeError) as exc:
         raise CheckpointError(f"architecture {name!r} cannot be built for this spec: {exc}") from None
+
+
+def _same_shape(value: Any, default: Any) -> bool:
+    """JSON value vs the dataclass default: ints stay ints (not bools), tuples hold ints, floats accept ints."""
+    if isinstance(default, tuple):
+        return isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, type(default))
 
 
 def _entry(name: str) -> ArchitectureEntry:
