@@ -19,7 +19,6 @@ met by sending every image to one category: the paper's bound then reads log K w
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -36,13 +35,12 @@ from vmieval.distributions import (
     gaussian_log_likelihood,
     kl_categorical_uniform,
     kl_gaussian_per_dim,
+    prior_entropy,
     sample_latent,
     split_posterior,
 )
 from vmieval.qnet import QNetwork
 from vmieval.spec import ModelSpec, Target
-
-LOG_2PI_E = math.log(2 * math.pi * math.e)
 
 
 @dataclass(frozen=True)
@@ -118,17 +116,11 @@ def target_entropy(spec: ModelSpec, target: Target, posterior: Posterior, mode: 
     device = first.mean.device if isinstance(first, GaussianPosterior) else first.logits.device
     total = torch.zeros((), device=device)
     for part in target.parts:
-        block = spec.block(part.block)
-        if block.kind == "categorical":
-            post = posterior[block.name]
-            assert isinstance(post, CategoricalPosterior)
-            if mode == "aggregate":
-                total = total + categorical_entropy(aggregate_log_probs(post.log_probs))
-            else:
-                total = total + math.log(block.size)
+        post = posterior[part.block]
+        if mode == "aggregate" and isinstance(post, CategoricalPosterior):
+            total = total + categorical_entropy(aggregate_log_probs(post.log_probs))
         else:
-            d = block.size if part.start is None else int(part.stop) - int(part.start)
-            total = total + 0.5 * d * LOG_2PI_E
+            total = total + prior_entropy(spec, Target((part,)))
     return total
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from vmieval.spec import LatentBlock, ModelSpec
+from vmieval.spec import LatentBlock, ModelSpec, Target
 
 
 @dataclass(frozen=True)
@@ -139,3 +139,16 @@ def gaussian_log_likelihood(mean: torch.Tensor, x: torch.Tensor, scale: float) -
     var = scale * scale
     ll = -0.5 * ((x - mean).pow(2) / var + math.log(2 * math.pi * var))
     return ll.flatten(1).sum(dim=1)
+
+
+def prior_entropy(spec: ModelSpec, target: Target) -> float:
+    """H of the target under the prior: log K per categorical part, ½·d·log(2πe) per Gaussian part."""
+    total = 0.0
+    for part in target.parts:
+        block = spec.block(part.block)
+        if block.kind == "categorical":
+            total += math.log(block.size)
+        else:
+            d = block.size if part.start is None else part.stop - part.start  # type: ignore[operator]
+            total += 0.5 * d * math.log(2 * math.pi * math.e)
+    return total

@@ -30,6 +30,7 @@ from vmieval.distributions import (
     sample_latent,
 )
 from vmieval.errors import UsageError
+from vmieval.estimators.estimate import mean_and_stderr
 from vmieval.frozen import FrozenVAE
 
 
@@ -65,15 +66,6 @@ class ElboResult:
     @property
     def kl_total(self) -> float:
         return float(sum(self.kl_block.values()))
-
-
-def _mean_stderr(values: torch.Tensor) -> tuple[float, float]:
-    v = values.double()
-    n = v.numel()
-    if n == 0:
-        return math.nan, math.nan
-    stderr = float(v.std(unbiased=True) / math.sqrt(n)) if n > 1 else math.nan
-    return float(v.mean()), stderr
 
 
 def elbo_analysis(
@@ -118,13 +110,13 @@ def elbo_analysis(
     kl_per_image = {name: torch.cat(rows) for name, rows in kl_rows.items()}
     kl_block, kl_block_stderr = {}, {}
     for name, values in kl_per_image.items():
-        kl_block[name], kl_block_stderr[name] = _mean_stderr(values)
+        kl_block[name], kl_block_stderr[name] = mean_and_stderr(values)
     kl_per_dim = {name: torch.cat(rows).double().mean(dim=0).numpy() for name, rows in kl_dims.items()}
     if scorable:
         recon_per_image = torch.cat(recon_rows)
         elbo_per_image = recon_per_image - sum(kl_per_image.values())
-        recon, recon_se = _mean_stderr(recon_per_image)
-        elbo, elbo_se = _mean_stderr(elbo_per_image)
+        recon, recon_se = mean_and_stderr(recon_per_image)
+        elbo, elbo_se = mean_and_stderr(elbo_per_image)
         note = ""
     else:
         recon = recon_se = elbo = elbo_se = math.nan

@@ -42,19 +42,6 @@ def target_posterior(spec: ModelSpec, posterior: Posterior, target: Target) -> T
     return parts
 
 
-def prior_entropy(spec: ModelSpec, target: Target) -> float:
-    """H of the target under the prior: log K per categorical part, ½·d·log(2πe) per Gaussian part."""
-    total = 0.0
-    for part in target.parts:
-        block = spec.block(part.block)
-        if block.kind == "categorical":
-            total += math.log(block.size)
-        else:
-            d = block.size if part.start is None else part.stop - part.start  # type: ignore[operator]
-            total += 0.5 * d * (LOG_2PI + 1.0)
-    return total
-
-
 def log_q_matrix(parts: TargetPosterior, codes: list[torch.Tensor], rows: slice) -> torch.Tensor:
     """log q(t_i | x_n) for codes i in `rows` against every posterior n: [len(rows), N], float64.
 
@@ -119,11 +106,6 @@ def aggregate_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
     return distributions.aggregate_log_probs(log_probs.double())
 
 
-def entropy_from_log_probs(log_p: torch.Tensor) -> float:
-    """H of one distribution given as log-probabilities [K]; 0·log 0 = 0."""
-    return float(-(log_p.exp() * log_p.nan_to_num(neginf=0.0)).sum())
-
-
 def joint_categorical_entropy(parts: TargetPosterior) -> float | None:
     """Exact H(q̄) of a target made only of categorical parts, or None when that is not possible.
 
@@ -138,4 +120,4 @@ def joint_categorical_entropy(parts: TargetPosterior) -> float | None:
     table = parts[0].logits
     for p in parts[1:]:
         table = (table.unsqueeze(2) + p.logits.unsqueeze(1)).flatten(1)
-    return entropy_from_log_probs(aggregate_log_probs(table))
+    return float(distributions.categorical_entropy(aggregate_log_probs(table)))

@@ -29,17 +29,17 @@ import torch
 from vmieval.distributions import (
     CategoricalPosterior,
     GaussianPosterior,
+    categorical_entropy,
     kl_categorical_uniform,
     kl_gaussian_per_dim,
 )
 from vmieval.estimators.aggregate import (
     TargetPosterior,
     aggregate_log_probs,
-    entropy_from_log_probs,
     log_aggregate,
     log_q_own,
 )
-from vmieval.estimators.estimate import Estimate
+from vmieval.estimators.estimate import Estimate, mean_and_stderr
 from vmieval.spec import Target, TargetPart
 
 CAP_MARGIN = 1.0  # nats below log N from which a Monte-Carlo estimate is flagged as saturated
@@ -59,18 +59,13 @@ class EncoderResult:
         return list(self.rows)
 
 
-def _mean_se(values: torch.Tensor) -> tuple[float, float]:
-    n = values.shape[0]
-    return float(values.mean()), float(values.std(unbiased=True)) / math.sqrt(n) if n > 1 else float("nan")
-
-
 def categorical_mi(log_probs: torch.Tensor) -> tuple[float, float, float]:
     """Exact I_q(x; c) from per-image log q(c|x_n) [N, K]: (value, delta-method stderr, H(q̄))."""
     lp = log_probs.double()
     log_bar = aggregate_log_probs(lp)
     kl_to_bar = (lp.exp() * (lp - log_bar).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)).sum(1)
-    value, se = _mean_se(kl_to_bar)
-    return value, se, entropy_from_log_probs(log_bar)
+    value, se = mean_and_stderr(kl_to_bar)
+    return value, se, float(categorical_entropy(log_bar))
 
 
 def label_mi(log_probs: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
@@ -86,7 +81,7 @@ def label_mi(log_probs: torch.Tensor, labels: torch.Tensor) -> tuple[float, floa
     per_class = torch.zeros(classes.shape[0], lp.shape[1], dtype=torch.float64).index_add_(0, inverse, p)
     log_class_bar = torch.log(per_class / per_class.sum(1, keepdim=True))
     diff = (log_class_bar[inverse] - log_bar).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
-    return _mean_se((p * diff).sum(1))
+    return mean_and_stderr((p * diff).sum(1))
 
 
 def sample_codes(parts: TargetPosterior, generator: torch.Generator) -> list[torch.Tensor]:
@@ -106,13 +101,13 @@ def monte_carlo_mi(parts: TargetPosterior, generator: torch.Generator, chunk: in
     codes = sample_codes(parts, generator)
     n = codes[0].shape[0]
     terms = log_q_own(parts, codes, torch.arange(n)) - log_aggregate(parts, codes, chunk)
-    return _mean_se(terms)
+    return mean_and_stderr(terms)
 
 
 def _row(quantity: str, target: str, kind: str, estimator: str, terms: torch.Tensor | tuple[float, float], n: int,
          split: str, note: str = "") -> Estimate:  # fmt: skip
     """An encoder-side row; `terms` are per-image values (mean ± stderr) or a (value, stderr) pair."""
-    value, se = _mean_se(terms) if isinstance(terms, torch.Tensor) else terms
+    value, se = mean_and_stderr(terms) if isinstance(terms, torch.Tensor) else terms
     return Estimate(quantity, target, "encoder", kind, estimator, value, se, n, split, note=note)  # type: ignore[arg-type]
 
 

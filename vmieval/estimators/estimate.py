@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+import torch
+from scipy.stats import sem
+
 Side = Literal["decoder", "encoder"]
 Kind = Literal["lower_bound", "upper_bound", "exact", "estimate"]
 
@@ -34,3 +37,11 @@ class Estimate:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
+    """Mean of per-sample terms [N] and its standard error (NaN when N < 2), in float64."""
+    v = values.detach().double().cpu().numpy()
+    if v.size == 0:
+        return float("nan"), float("nan")
+    return float(v.mean()), float(sem(v)) if v.size > 1 else float("nan")

@@ -29,17 +29,15 @@ from dataclasses import dataclass
 
 import torch
 
-from vmieval.distributions import Posterior
+from vmieval.distributions import Posterior, categorical_entropy, prior_entropy
 from vmieval.estimators.aggregate import (
     aggregate_log_probs,
-    entropy_from_log_probs,
     joint_categorical_entropy,
     log_aggregate,
-    prior_entropy,
     target_posterior,
 )
 from vmieval.estimators.config import MIConfig
-from vmieval.estimators.estimate import Estimate
+from vmieval.estimators.estimate import Estimate, mean_and_stderr
 from vmieval.estimators.pairs import generate_pairs, posterior_rows
 from vmieval.estimators.qfit import EpochCallback, QCurve, evaluate_q, fit_q
 from vmieval.frozen import FrozenVAE
@@ -89,12 +87,6 @@ def fano_bound(h: float, p_err: float, k: int, n: int) -> tuple[float, float]:
     return value, abs(slope) * math.sqrt(p * (1.0 - p) / n)
 
 
-def _mean_se(values: torch.Tensor) -> tuple[float, float]:
-    n = values.shape[0]
-    se = float(values.std(unbiased=True)) / math.sqrt(n) if n > 1 else float("nan")
-    return float(values.mean()), se
-
-
 def q_bound(
     model: FrozenVAE,
     target: Target,
@@ -137,7 +129,7 @@ def q_bound(
     entropy = float(h_terms.mean())
 
     def bound(part_label: str, estimator: str, terms: torch.Tensor | tuple[float, float], **kw: object) -> Estimate:
-        value, se = _mean_se(terms) if isinstance(terms, torch.Tensor) else terms
+        value, se = mean_and_stderr(terms) if isinstance(terms, torch.Tensor) else terms
         return Estimate(f"I({part_label}; x_hat)", part_label, "decoder", "lower_bound", estimator, value, se,
                         n_test, config.split, **kw)  # type: ignore[arg-type]  # fmt: skip
 
@@ -151,7 +143,7 @@ def q_bound(
         if qpart.kind != "categorical":
             continue
         k = qpart.size
-        h_c = math.log(k) if tpost is None else entropy_from_log_probs(aggregate_log_probs(tpost[j].logits))
+        h_c = math.log(k) if tpost is None else float(categorical_entropy(aggregate_log_probs(tpost[j].logits)))
         accuracy[qpart.name] = float(hits[j].double().mean())
         h_text = "H=log K" if tpost is None else "H=exact H(mean_x q(c|x))"
         fano = f"fano, Q={arch} held-out accuracy {accuracy[qpart.name]:.4f}, {h_text}"
