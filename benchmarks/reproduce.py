@@ -57,8 +57,8 @@ class Job:
     folder: Path
     data_dir: Path | None
     limit: int | None = None
-    samples: int | None = None
-    mi_samples: int | None = None
+    eval_images: int | None = None  # report on the first N images of the split (quick runs)
+    q_pairs: int | None = None  # generated pairs for the Q bound (quick runs)
     extra: tuple[str, ...] = ()
 
     @property
@@ -134,12 +134,12 @@ def report_job(job: Job, split: str, with_mi: bool, log: Path, models: tuple[Pat
     cmd += ["--split", split, "--out", str(job.folder / stem), "--force"]
     if job.data_dir is not None:
         cmd += ["--data-dir", str(job.data_dir)]
-    if job.samples is not None:
-        cmd += ["--samples", str(job.samples)]
+    if job.eval_images is not None:
+        cmd += ["--limit", str(job.eval_images)]
     if not with_mi:
         cmd.append("--no-mi")
-    elif job.mi_samples is not None:
-        cmd += ["--mi-samples", str(job.mi_samples)]
+    elif job.q_pairs is not None:
+        cmd += ["--samples", str(job.q_pairs)]
     doc = json.loads(run_logged(cmd, log))
     atomic_write(cache, lambda tmp: Path(tmp).write_text(json.dumps(doc)), force=True)
     return doc
@@ -245,8 +245,8 @@ def main() -> None:
                 runs / f"sample-{s}" / "seed0",
                 None,
                 limit=200,
-                samples=300,
-                mi_samples=200,
+                eval_images=300,
+                q_pairs=200,
             )  # fmt: skip
             for s in args.settings
         ]

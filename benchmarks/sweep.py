@@ -53,7 +53,7 @@ def sweep_jobs(args: argparse.Namespace, runs: Path, data_dir: Path | None) -> l
     """(job, objective, lambda, entropy) per model; the job's folder holds that model alone."""
     dataset = "sample" if args.quick else "mnist"
     jobs = []
-    kw: dict[str, Any] = {"limit": 300, "samples": 500, "mi_samples": 300} if args.quick else {}
+    kw: dict[str, Any] = {"limit": 300, "eval_images": 500, "q_pairs": 300} if args.quick else {}
     for setting in args.settings:
         base = runs / f"{dataset}-{setting}"
         jobs.append((Job(dataset, setting, args.seed, args.epochs, base / "elbo", data_dir, **kw), "elbo", 0.0, "-"))

@@ -72,14 +72,14 @@ def _default_out(names: list[str]) -> Path:
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding the dataset's IDX files.")
 @click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True, help="Split to evaluate on.")
 @click.option("--image-size", type=int, help="Resize images to N x N (for models trained at another size).")
-@click.option("--samples", type=int, help="Use only the first N images of the split.")
+@click.option("--limit", type=int, help="Use only the first N images of the split.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw (stored).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True)
 @click.option("--trust", is_flag=True, help="Allow loading exported models (runs their programs).")
 @click.option("--force", is_flag=True, help="Overwrite an existing report in the output folder.")
 @click.option("--no-mi", is_flag=True, help="Skip the MI estimates (the slow part).")
 @click.option(
-    "--mi-samples", type=int, default=3000, show_default=True, help="Generated (code, image) pairs for the Q bound."
+    "--samples", type=int, default=3000, show_default=True, help="Generated (code, image) pairs for the Q bound."
 )
 @click.option(
     "--traverse-dims",
@@ -95,13 +95,13 @@ def report_command(
     data_dir: str | None,
     split: str,
     image_size: int | None,
-    samples: int | None,
+    limit: int | None,
     seed: int,
     fmt: str,
     trust: bool,
     force: bool,
     no_mi: bool,
-    mi_samples: int,
+    samples: int,
     traverse_dims: str | None,
 ) -> None:
     """Report on CHECKPOINT: MI bounds beside KL, ELBO, cluster accuracy, contingency, traversals."""
@@ -115,12 +115,12 @@ def report_command(
     out = check_outputs(Path(out_dir) if out_dir else _default_out(names), names, force)
 
     models = [load_checkpoint(c, format=fmt, trust=trust) for c in checkpoints]
-    data = load_images(_dataset(models, dataset), split, data_dir=data_dir, image_size=image_size, limit=samples)
+    data = load_images(_dataset(models, dataset), split, data_dir=data_dir, image_size=image_size, limit=limit)
     if image_size is None:
         data = fit_images(data, models[0].spec)
     config = ReportConfig(
         seed=seed,
-        mi=None if no_mi else report_mi_config(split, seed, mi_samples),
+        mi=None if no_mi else report_mi_config(split, seed, samples),
         traversal=TraversalConfig(dims=_two_dims(traverse_dims)),
     )
     for model in models:

@@ -291,17 +291,14 @@ def test_module_file_that_raises(tmp_path: Path) -> None:
 
 # -- the same failures through `vmieval report` -----------------------------------------------------
 
-needs_report = pytest.mark.skipif("report" not in cli.commands, reason="`vmieval report` is not registered yet")
-
 
 def report(tmp_path: Path, checkpoint: Path, *extra: str) -> Result:
     out = tmp_path / "report-out"
     return invoke(
-        "report", str(checkpoint), "--dataset", "mnist-sample", "--samples", "40", "--no-mi", "--out", str(out), *extra
+        "report", str(checkpoint), "--dataset", "mnist-sample", "--limit", "40", "--no-mi", "--out", str(out), *extra
     )
 
 
-@needs_report
 @pytest.mark.parametrize("name", ["text.pt", "truncated.pt", "evil_torch.pt", "plain_pickle_system.pkl"])
 def test_report_refuses_bad_files(tmp_path: Path, marker: Path, name: str) -> None:
     content, fragment = _corpus(marker)[name]
@@ -311,20 +308,17 @@ def test_report_refuses_bad_files(tmp_path: Path, marker: Path, name: str) -> No
     one_line_error(report(tmp_path, path, "--trust"), 3, fragment)
 
 
-@needs_report
 def test_report_refuses_exported_without_trust(tmp_path: Path, marker: Path) -> None:
     evil = pickle.dumps(OpenMarker(marker))
     path = _archive(tmp_path / "evil.pt2", {"encoder": evil, "decoder": evil})
     one_line_error(report(tmp_path, path), 4, "--trust")
 
 
-@needs_report
 def test_report_refuses_inconsistent_native(tiny_native: Path, tmp_path: Path) -> None:
     _rewrite(tiny_native, _poison(float("nan")))
     one_line_error(report(tmp_path, tiny_native), 3, "NaN")
 
 
-@needs_report
 def test_report_data_problems(tiny_native: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty-data"
     empty.mkdir()
@@ -333,7 +327,6 @@ def test_report_data_problems(tiny_native: Path, tmp_path: Path) -> None:
     one_line_error(report(tmp_path, tiny_native, "--image-size", "32"), 5, "--image-size 28")
 
 
-@needs_report
 def test_report_output_problems(tiny_native: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

@@ -15,7 +15,7 @@ from vmieval.architectures import build_architecture
 from vmieval.checkpoints import save_native
 from vmieval.spec import ModelSpec, categorical, gaussian
 
-FAST = ["--dataset", "mnist-sample", "--samples", "100", "--mi-samples", "100"]
+FAST = ["--dataset", "mnist-sample", "--limit", "100", "--samples", "100"]
 
 
 def checkpoint(path: Path, spec: ModelSpec, seed: int) -> Path:
@@ -97,7 +97,7 @@ def test_dataset_defaults_to_the_one_the_checkpoints_were_trained_on(tmp_path: P
     torch.manual_seed(0)
     module = build_architecture("mlp", {"hidden": [16]}, spec)
     a = save_native(tmp_path / "a.pt", module, "mlp", {"hidden": [16]}, spec, {"dataset": "mnist-sample"})
-    result = run("report", str(a), "--samples", "50", "--no-mi", "--out", str(tmp_path / "r"), "--json")
+    result = run("report", str(a), "--limit", "50", "--no-mi", "--out", str(tmp_path / "r"), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["a"]["attrs"]["dataset"] == "mnist-sample"
     b = save_native(tmp_path / "b.pt", module, "mlp", {"hidden": [16]}, spec, {"dataset": "fashion-mnist"})

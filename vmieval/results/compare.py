@@ -145,7 +145,7 @@ def metric_rows(reports: list[Report]) -> list[MetricRow]:
     specs: list[tuple[str, str, str, Getter]] = []
     for attr, label in (
         ("accuracy_hungarian", "cluster accuracy, Hungarian (one-to-one)"),
-        ("accuracy_majority", "cluster accuracy, majority vote (paper)"),
+        ("accuracy_majority", "cluster accuracy, majority vote (mapping fitted on this split)"),
         ("nmi", "NMI"),
         ("ari", "ARI"),
     ):
