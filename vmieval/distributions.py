@@ -134,6 +134,11 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
 
 
+def gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, exp(logvar)) per element (sum over the last axis for a diagonal Gaussian)."""
+    return -0.5 * ((x - mean).pow(2) * torch.exp(-logvar) + logvar + math.log(2 * math.pi))
+
+
 def gaussian_log_likelihood(mean: torch.Tensor, x: torch.Tensor, scale: float) -> torch.Tensor:
     """log N(x; mean, scale²) summed over pixels, [B]."""
     var = scale * scale

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vmieval.distributions import gaussian_log_density
 from vmieval.spec import ModelSpec, Target
 
 QArchitecture = Literal["mlp", "conv"]
@@ -97,6 +98,5 @@ class QNetwork(nn.Module):
                     total = total + (target * log_q).sum(dim=1)
             else:
                 mean, logvar = out[:, : part.size], out[:, part.size :].clamp(-10.0, 10.0)
-                ll = -0.5 * ((target - mean).pow(2) * torch.exp(-logvar) + logvar + math.log(2 * math.pi))
-                total = total + ll.sum(dim=1)
+                total = total + gaussian_log_density(target, mean, logvar).sum(dim=1)
         return total

@@ -86,7 +86,7 @@ def log_q_own(parts: TargetPosterior, codes: list[torch.Tensor], owner: torch.Te
             total += post.logits[owner, code.long()]
         else:
             mean, logvar, t = post.mean[owner], post.logvar[owner], code.double()
-            total += -0.5 * ((t - mean).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(1)
+            total += distributions.gaussian_log_density(t, mean, logvar).sum(1)
     return total
 
 
