@@ -75,6 +75,7 @@ def rows_table(result: MIResult, title: str) -> Table:
 @click.option("--dataset", type=click.Choice(DATASETS), default=None,
               help="Images to encode. Default: the checkpoint's training dataset, else mnist.")  # fmt: skip
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset files.")
+@click.option("--download", is_flag=True, help="Download the dataset (torchvision) if it is not found.")
 @click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
 @click.option("--image-size", type=int, default=None, help="Resize images to N x N (the model's size).")
 @click.option("--limit", type=int, default=None, help="Use only the first N images of the split.")
@@ -94,6 +95,7 @@ def mi_bound_command(
     codes: str,
     dataset: str | None,
     data_dir: str | None,
+    download: bool,
     split: str,
     image_size: int | None,
     limit: int | None,
@@ -115,7 +117,9 @@ def mi_bound_command(
     if out is not None:
         check_writable(out, force)
     model = load_checkpoint(checkpoint, format=fmt, trust=trust)
-    data = load_images(dataset_for(model, dataset), split, data_dir=data_dir, image_size=image_size, limit=limit)
+    data = load_images(
+        dataset_for(model, dataset), split, data_dir=data_dir, download=download, image_size=image_size, limit=limit
+    )
     if image_size is None:
         data = fit_images(data, model.spec)
     with progress() as bar:

@@ -70,6 +70,7 @@ def _default_out(names: list[str]) -> Path:
     help="Images to use. Default: the checkpoints' training dataset, else mnist.",
 )
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding the dataset's IDX files.")
+@click.option("--download", is_flag=True, help="Download the dataset (torchvision) if it is not found.")
 @click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True, help="Split to evaluate on.")
 @click.option("--image-size", type=int, help="Resize images to N x N (for models trained at another size).")
 @click.option("--limit", type=int, help="Use only the first N images of the split.")
@@ -93,6 +94,7 @@ def report_command(
     as_json: bool,
     dataset: str | None,
     data_dir: str | None,
+    download: bool,
     split: str,
     image_size: int | None,
     limit: int | None,
@@ -115,7 +117,9 @@ def report_command(
     out = check_outputs(Path(out_dir) if out_dir else _default_out(names), names, force)
 
     models = [load_checkpoint(c, format=fmt, trust=trust) for c in checkpoints]
-    data = load_images(_dataset(models, dataset), split, data_dir=data_dir, image_size=image_size, limit=limit)
+    data = load_images(
+        _dataset(models, dataset), split, data_dir=data_dir, download=download, image_size=image_size, limit=limit
+    )
     if image_size is None:
         data = fit_images(data, models[0].spec)
     config = ReportConfig(

@@ -14,6 +14,7 @@ from rich.table import Table
 from vmieval.cli.console import progress, stdout
 from vmieval.trainers import PRESETS, TrainEvent, TrainResult, resolve_config, train, train_pair
 
+from vmieval.data import fetch_dataset
 from vmieval.errors import OutputError, UsageError
 
 
@@ -73,6 +74,7 @@ def _results_table(results: list[TrainResult]) -> Table:
 @click.option("--seed", type=int, default=None)
 @click.option("--architecture", type=click.Choice(["mlp", "conv"]), default=None)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
+@click.option("--download", is_flag=True, help="Download the dataset (torchvision) if it is not found.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the last finished epoch of existing checkpoints.")
@@ -85,12 +87,15 @@ def train_command(
     out_dir: str,
     resume: bool,
     force: bool,
+    download: bool,
     **overrides: Any,
 ) -> None:
     """Train the reference VAE(s) of a paper preset into OUT/<preset>-<objective>.pt."""
     if pair and objective is not None:
         raise UsageError("--pair trains both objectives; drop --objective")
     config = resolve_config(preset, objective=objective, **overrides)
+    if download:
+        fetch_dataset(config.dataset, config.data_dir)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file; give a folder")

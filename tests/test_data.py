@@ -246,3 +246,32 @@ def test_real_mnist() -> None:
     sample = data.load_images("mnist-sample", "train")
     assert torch.equal(train.images[:2500], sample.images)
     assert torch.equal(train.labels[:2500], sample.labels)
+
+
+def test_fetch_dataset_downloads_only_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def fake_download(name: str, root: Path) -> None:
+        calls.append(name)
+        for split in data.SPLITS:
+            write_split(root / "MNIST" / "raw", split=split, n=4)
+
+    monkeypatch.setattr(data, "_download", fake_download)
+    data.fetch_dataset("mnist", tmp_path / "d")
+    data.fetch_dataset("mnist", tmp_path / "d")
+    assert calls == ["mnist"]
+    assert len(data.load_images("mnist", "train", tmp_path / "d")) == 4
+
+
+def test_download_flag_reaches_the_loader_from_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+    from shared_paths import FIXTURE_MODELS
+    from vmieval.cli.main import cli
+
+    monkeypatch.setattr(data, "_download", lambda name, root: write_split(root / "MNIST" / "raw", n=20))
+    model = str(FIXTURE_MODELS / "sample-joint-mi.pt")
+    args = ["mi-bound", model, "--dataset", "mnist", "--data-dir", str(tmp_path / "d"), "--samples", "200"]
+    missing = CliRunner().invoke(cli, [*args, "--max-epochs", "1"])
+    assert missing.exit_code == 5 and "--download" in missing.stderr
+    fetched = CliRunner().invoke(cli, [*args, "--max-epochs", "1", "--download", "--json"])
+    assert fetched.exit_code == 0, fetched.output

@@ -257,6 +257,12 @@ def load_images(
     )
 
 
+def fetch_dataset(name: str, data_dir: str | Path | None = None) -> None:
+    """Make both splits of `name` available (downloading only what is missing), before a long run."""
+    for split in SPLITS:
+        load_images(name, split, data_dir=data_dir, download=True, limit=1)
+
+
 def fit_to_spec(data: ImageData, spec: ModelSpec) -> ImageData:
     """Resize a split to the model's observation size (e.g. MNIST 28x28 -> JointVAE's 32x32).
 
