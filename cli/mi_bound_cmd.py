@@ -16,30 +16,15 @@ import click
 from rich.table import Table
 from rich.text import Text
 from vmieval.cli.console import progress, stderr, stdout
-from vmieval.cli.data_fit import fit_images
+from vmieval.cli.data_options import data_options, load_for_models
 
 from vmieval.atomic import check_writable
 from vmieval.checkpoints import load_checkpoint
 from vmieval.checkpoints.loader import FORMATS
-from vmieval.data import DATASETS, SPLITS, load_images
 from vmieval.estimators import MIConfig, MIResult, estimate_mi
-from vmieval.frozen import FrozenVAE
 from vmieval.results import ModelMeta, unique_names, write_mi_only
 
-DEFAULT_DATASET = "mnist"
 TABLE_WIDTH = 160
-
-
-def dataset_for(model: FrozenVAE, requested: str | None) -> str:
-    """The dataset asked for, else the one the checkpoint was trained on, else MNIST."""
-    if requested is not None:
-        return requested
-    recorded = model.training_record.get("dataset")
-    if recorded in DATASETS:
-        return str(recorded)
-    if recorded:
-        stderr.print(f"[yellow]warning:[/] the checkpoint's dataset {recorded!r} is not one of ours; using mnist")
-    return DEFAULT_DATASET
 
 
 def _fmt(value: float) -> str:
@@ -72,13 +57,7 @@ def rows_table(result: MIResult, title: str) -> Table:
               "block, else the first two dims of the first Gaussian block.")  # fmt: skip
 @click.option("--codes", type=click.Choice(["posterior", "prior"]), default="posterior", show_default=True,
               help="Decoder-side codes: encoder posteriors of real images, or the prior.")  # fmt: skip
-@click.option("--dataset", type=click.Choice(DATASETS), default=None,
-              help="Images to encode. Default: the checkpoint's training dataset, else mnist.")  # fmt: skip
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset files.")
-@click.option("--download", is_flag=True, help="Download the dataset (torchvision) if it is not found.")
-@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True)
-@click.option("--image-size", type=int, default=None, help="Resize images to N x N (the model's size).")
-@click.option("--limit", type=int, default=None, help="Use only the first N images of the split.")
+@data_options
 @click.option("--samples", type=int, default=MIConfig.samples, show_default=True, help="Generated (code, image) pairs.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--q-arch", type=click.Choice(["mlp", "conv"]), default="mlp", show_default=True)
@@ -117,11 +96,7 @@ def mi_bound_command(
     if out is not None:
         check_writable(out, force)
     model = load_checkpoint(checkpoint, format=fmt, trust=trust)
-    data = load_images(
-        dataset_for(model, dataset), split, data_dir=data_dir, download=download, image_size=image_size, limit=limit
-    )
-    if image_size is None:
-        data = fit_images(data, model.spec)
+    data = load_for_models([model], dataset, data_dir, download, split, image_size, limit)
     with progress() as bar:
         tasks: dict[str, int] = {}
 

@@ -12,15 +12,13 @@ from pathlib import Path
 
 import click
 from vmieval.cli.console import progress, stderr, stdout
-from vmieval.cli.data_fit import fit_images
+from vmieval.cli.data_options import data_options, load_for_models
 from vmieval.cli.render import report_view
 
 from vmieval.analysis.traversals import TraversalConfig, check_traversal_config
 from vmieval.checkpoints import load_checkpoint
 from vmieval.checkpoints.loader import FORMATS
-from vmieval.data import DATASETS, SPLITS, load_images
 from vmieval.errors import UsageError
-from vmieval.frozen import FrozenVAE
 from vmieval.results import (
     ReportConfig,
     build_report,
@@ -31,18 +29,6 @@ from vmieval.results import (
     unique_names,
     write_outputs,
 )
-
-
-def _dataset(models: list[FrozenVAE], requested: str | None) -> str:
-    """--dataset, else the dataset the checkpoints record they were trained on, else mnist."""
-    if requested is not None:
-        return requested
-    recorded = {str(m.training_record.get("dataset")) for m in models if m.training_record.get("dataset")}
-    if len(recorded) > 1:
-        names = ", ".join(sorted(recorded))
-        raise UsageError(f"the checkpoints were trained on different datasets ({names}); pass --dataset")
-    found = recorded.pop() if recorded else None
-    return found if found in DATASETS else "mnist"
 
 
 def _two_dims(text: str | None) -> tuple[int, int] | None:
@@ -64,16 +50,7 @@ def _default_out(names: list[str]) -> Path:
 @click.option("--compare", "compare_mode", is_flag=True, help="Compare two or more checkpoints side by side.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: reports/<name>/).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout (same keys as report.h5).")
-@click.option(
-    "--dataset",
-    type=click.Choice(DATASETS),
-    help="Images to use. Default: the checkpoints' training dataset, else mnist.",
-)
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding the dataset's IDX files.")
-@click.option("--download", is_flag=True, help="Download the dataset (torchvision) if it is not found.")
-@click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True, help="Split to evaluate on.")
-@click.option("--image-size", type=int, help="Resize images to N x N (for models trained at another size).")
-@click.option("--limit", type=int, help="Use only the first N images of the split.")
+@data_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw (stored).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True)
 @click.option("--trust", is_flag=True, help="Allow loading exported models (runs their programs).")
@@ -117,11 +94,7 @@ def report_command(
     out = check_outputs(Path(out_dir) if out_dir else _default_out(names), names, force)
 
     models = [load_checkpoint(c, format=fmt, trust=trust) for c in checkpoints]
-    data = load_images(
-        _dataset(models, dataset), split, data_dir=data_dir, download=download, image_size=image_size, limit=limit
-    )
-    if image_size is None:
-        data = fit_images(data, models[0].spec)
+    data = load_for_models(models, dataset, data_dir, download, split, image_size, limit)
     config = ReportConfig(
         seed=seed,
         mi=None if no_mi else report_mi_config(split, seed, samples),
