@@ -40,6 +40,13 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 )
 @click.option("--arg", "args", multiple=True, metavar="KEY=VALUE", help="Keyword argument for FUNCTION (repeatable).")
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="Metadata stored in the archive (repeatable).")
+@click.option(
+    "--decoder-output",
+    type=click.Choice(["logits", "probabilities"]),
+    default=None,
+    help="What a Bernoulli decoder returns; 'probabilities' (a final sigmoid) is converted to logits. "
+    "Unset: outputs that all lie in [0, 1] are refused.",
+)
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the archive's metadata as JSON.")
 def export_command(
@@ -50,10 +57,17 @@ def export_command(
     meta: tuple[str, ...],
     force: bool,
     as_json: bool,
+    decoder_output: str | None,
 ) -> None:
     """Export your own VAE to OUTPUT (a zip of torch.export programs plus vmieval.json)."""
     path = export_from_file(
-        target, output, spec_file=spec_file, args=_pairs(args, "--arg"), metadata=_pairs(meta, "--meta"), force=force
+        target,
+        output,
+        spec_file=spec_file,
+        args=_pairs(args, "--arg"),
+        metadata=_pairs(meta, "--meta"),
+        force=force,
+        decoder_output=decoder_output,
     )
     info = read_exported_metadata(path)
     if as_json:

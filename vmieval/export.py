@@ -86,6 +86,19 @@ class _ImageDecoder(nn.Module):
         return out
 
 
+class _ProbabilitiesToLogits(nn.Module):
+    """Turns a decoder that ends in a sigmoid back into Bernoulli logits (`torch.logit`, clamped)."""
+
+    eps = 1e-6
+
+    def __init__(self, decoder: nn.Module) -> None:
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        return torch.logit(self.decoder(latent), eps=self.eps)
+
+
 class _Method(nn.Module):
     """A bound method of a module (`model.encode`): the owner is registered, so its weights are parameters."""
 
@@ -165,6 +178,35 @@ def _check_eager(spec: ModelSpec, encoder: nn.Module, decoder: nn.Module, x: tor
         raise UsageError("the model produces NaN/Inf on the example input")
 
 
+def looks_like_probabilities(spec: ModelSpec, decoder: nn.Module) -> bool:
+    """True when every output of a Bernoulli decoder on prior samples lies in [0, 1].
+
+    Why: the spec promises logits; a decoder that ends in a sigmoid still exports, but every ELBO and
+    likelihood computed from it is wrong (the sigmoid is applied twice). Trained logits are strongly
+    negative on background pixels, so outputs confined to [0, 1] over a batch of prior samples mean
+    probabilities, not logits.
+    """
+    if spec.likelihood != "bernoulli":
+        return False
+    z = concat_latent(spec, sample_prior(spec, 16, torch.Generator().manual_seed(1)))
+    images = _run("decoder", decoder, z)
+    return bool(((images >= 0) & (images <= 1)).all())
+
+
+def _decoder_in_logits(spec: ModelSpec, decoder: nn.Module, decoder_output: str | None) -> nn.Module:
+    """The decoder as the spec's contract wants it; refuses to guess when its outputs look like probabilities."""
+    if decoder_output == "probabilities":
+        return _ProbabilitiesToLogits(decoder).eval()
+    if decoder_output not in (None, "logits"):
+        raise UsageError(f"decoder output must be 'logits' or 'probabilities', got {decoder_output!r}")
+    if decoder_output is None and looks_like_probabilities(spec, decoder):
+        raise UsageError(
+            "the decoder's outputs all lie in [0, 1]: it seems to end in a sigmoid, but a Bernoulli spec needs logits; "
+            "pass --decoder-output probabilities to convert them, or --decoder-output logits if they really are logits"
+        )
+    return decoder
+
+
 def _export(part: str, module: nn.Module, example: torch.Tensor) -> bytes:
     """torch.export with a dynamic batch; the program is checked against eager at two batch sizes."""
     batch = torch.export.Dim("batch", min=1)
@@ -197,8 +239,14 @@ def export_model(
     example_input: torch.Tensor | None = None,
     metadata: Mapping[str, Any] | None = None,
     force: bool = False,
+    decoder_output: str | None = None,
 ) -> Path:
-    """Write `path`: one zip with vmieval.json, encoder.pt2 and decoder.pt2. Puts the modules in eval mode."""
+    """Write `path`: one zip with vmieval.json, encoder.pt2 and decoder.pt2. Puts the modules in eval mode.
+
+    `decoder_output` is what a Bernoulli decoder returns: "logits" (the contract), "probabilities" (a
+    final sigmoid: converted with `torch.logit`), or None to check and refuse output that looks like
+    probabilities.
+    """
     if not isinstance(spec, ModelSpec):
         try:
             spec = ModelSpec.from_dict(dict(spec))
@@ -207,7 +255,7 @@ def export_model(
     path = check_writable(path, force)
     user = _json_metadata(metadata)
     enc = FlatEncoder(spec, encoder).eval()
-    dec = _ImageDecoder(spec, decoder).eval()
+    dec = _decoder_in_logits(spec, _ImageDecoder(spec, decoder).eval(), decoder_output)
     x, z = _example_inputs(spec, example_input)
     _check_eager(spec, enc, dec, x, z)
     blobs = {"encoder": _export("encoder", enc, x), "decoder": _export("decoder", dec, z)}
@@ -306,6 +354,7 @@ def export_from_file(
     args: Mapping[str, str] | None = None,
     metadata: Mapping[str, Any] | None = None,
     force: bool = False,
+    decoder_output: str | None = None,
 ) -> Path:
     """Import `FILE.py:FUNCTION`, call it with `args`, and export what it returns (`--spec` wins over its spec)."""
     check_writable(path, force)  # before running a possibly slow build
@@ -318,4 +367,13 @@ def export_from_file(
         raise UsageError(f"{target} raised {type(exc).__name__}: {_first_line(exc)}") from None
     spec, encoder, decoder, example = _unpack(built, spec_file, target)
     record = {"exported_from": target, "build_args": dict(args or {}), **dict(metadata or {})}
-    return export_model(path, spec, encoder, decoder, example_input=example, metadata=record, force=force)
+    return export_model(
+        path,
+        spec,
+        encoder,
+        decoder,
+        example_input=example,
+        metadata=record,
+        force=force,
+        decoder_output=decoder_output,
+    )
