@@ -1,11 +1,18 @@
-"""Entry point and the error boundary: a `VmievalError` becomes one line on stderr and its exit code.
+"""Entry point, lazy command loading and the error boundary.
 
-Anything else is a bug in vmieval: one line plus a hint to rerun with `--debug`, which shows the
-traceback. Exit codes are documented in the README.
+A command's module (and with it torch) is imported only when that command runs or its own `--help`
+is asked for: `vmieval --help`, a typo or a usage error answer at once. The group's help lists each
+command's one-line summary from `COMMANDS` (a test checks they match the commands' docstrings).
+
+Errors: a `VmievalError` becomes one line on stderr and its exit code; a click usage error (bad
+option, unknown choice, a folder where a file is expected) is one line and exit 2; anything else is
+a bug in vmieval: one line plus a hint to rerun with `--debug`, which shows the traceback. Exit
+codes are documented in the README.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -15,8 +22,73 @@ from vmieval.errors import VmievalError
 
 INTERNAL_ERROR_EXIT = 70
 
+# name -> ("module:attribute" of the click command, its one-line summary shown by `vmieval --help`).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "export": (
+        "vmieval.cli.export_cmd:export_command",
+        "Export your own VAE to OUTPUT (a zip of torch.export programs plus vmieval.json).",
+    ),
+    "inspect": (
+        "vmieval.cli.inspect_cmd:inspect_command",
+        "Describe CHECKPOINT: format, architecture, latent spec, training record.",
+    ),
+    "mi-bound": (
+        "vmieval.cli.mi_bound_cmd:mi_bound_command",
+        "Lower bounds on I(target; decoded image) and the encoder's I_q(x; target) for CHECKPOINT.",
+    ),
+    "report": (
+        "vmieval.cli.report_cmd:report_command",
+        "Report on CHECKPOINT: MI bounds beside KL, ELBO, cluster accuracy, contingency, traversals.",
+    ),
+    "train-reference": (
+        "vmieval.cli.train_cmd:train_command",
+        "Train the reference VAE(s) of a paper preset into OUT/<preset>-<objective>.pt.",
+    ),
+}
+
+
+class OneLineUsageError(click.UsageError):
+    """click's usage error, shown as one line (`error: ... (see 'vmieval CMD --help')`), exit 2."""
+
+    def show(self, file: Any = None) -> None:
+        where = self.ctx.command_path if self.ctx is not None else "vmieval"
+        click.echo(f"error: {self.format_message()} (see '{where} --help')", err=True)
+
+
+def _one_line(exc: click.UsageError) -> click.UsageError:
+    if isinstance(exc, OneLineUsageError | click.exceptions.NoArgsIsHelpError):
+        return exc
+    return OneLineUsageError(exc.format_message(), exc.ctx)
+
 
 class VmievalGroup(click.Group):
+    """Imports a command's module on first use (click's documented lazy-group pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, _, attribute = COMMANDS[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{COMMANDS[cmd_name][0]} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the summaries in `COMMANDS`, without importing any command."""
+        limit = formatter.width - 6 - max(map(len, COMMANDS))
+        rows = [(name, click.utils.make_default_short_help(COMMANDS[name][1], limit)) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         debug = "--debug" in sys.argv[1:] or bool(ctx.params.get("debug"))
         try:
@@ -26,6 +98,8 @@ class VmievalGroup(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
@@ -45,25 +119,8 @@ def cli(debug: bool) -> None:
     """How much does a VAE's latent code really say about the data?"""
 
 
-def _register() -> None:
-    from vmieval.cli.export_cmd import export_command
-    from vmieval.cli.inspect_cmd import inspect_command
-    from vmieval.cli.mi_bound_cmd import mi_bound_command
-    from vmieval.cli.report_cmd import report_command
-    from vmieval.cli.train_cmd import train_command
-
-    cli.add_command(inspect_command)
-    cli.add_command(train_command)
-    cli.add_command(report_command)
-    cli.add_command(export_command)
-    cli.add_command(mi_bound_command)
-    # Each command lives in its own module; add one import + add_command line per command here.
-
-
-_register()
-
-
 def main() -> None:
+    # Signal handling (SIGTERM / Ctrl-C) is installed here, before any command runs.
     cli(prog_name="vmieval")
 
 
