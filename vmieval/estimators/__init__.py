@@ -8,6 +8,7 @@ whose `estimates()` are `Estimate` rows: value, standard error, sample size, spl
 from vmieval.estimators.config import MIConfig
 from vmieval.estimators.encoder import EncoderResult, categorical_mi, encoder_mi, label_mi, monte_carlo_mi
 from vmieval.estimators.estimate import Estimate
+from vmieval.estimators.factors import FactorConfig, FactorReport, factor_report
 from vmieval.estimators.mi import MIResult, default_target, estimate_mi
 from vmieval.estimators.qbound import QBoundResult, fano_bound, q_bound
 from vmieval.estimators.qfit import QCurve
@@ -15,6 +16,8 @@ from vmieval.estimators.qfit import QCurve
 __all__ = [
     "EncoderResult",
     "Estimate",
+    "FactorConfig",
+    "FactorReport",
     "MIConfig",
     "MIResult",
     "QBoundResult",
@@ -23,6 +26,7 @@ __all__ = [
     "default_target",
     "encoder_mi",
     "estimate_mi",
+    "factor_report",
     "fano_bound",
     "label_mi",
     "monte_carlo_mi",

@@ -1,0 +1,163 @@
+"""Known-answer tests for the factor estimators (vmieval.estimators.factors).
+
+Posteriors are built directly as [N, D] means and log-variances, so each true value is known:
+factors copied into single latents (MIG = 1), latents that all carry the same mixture of every
+factor (MIG = 0), and z = a·v + noise with a balanced binary v, whose I(z; v) is a one-dimensional
+integral that scipy computes independently of the estimator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate
+from scipy.stats import norm
+
+from vmieval.errors import UsageError
+from vmieval.estimators.factors import (
+    FactorConfig,
+    discretize,
+    factor_entropies,
+    factor_mi,
+    factor_report,
+    histogram_mig,
+)
+
+SHARP = math.log(0.05**2)  # posterior sd 0.05: classes one unit apart never overlap
+
+
+def grid(*sizes: int, repeat: int = 1) -> np.ndarray:
+    """Every combination of factor classes, `repeat` times: [repeat·∏sizes, F] (independent factors)."""
+    return np.array(list(itertools.product(*(range(s) for s in sizes))) * repeat, dtype=np.int64)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_factors_copied_into_single_latents_give_mig_one() -> None:
+    factors = grid(3, 4, 5, repeat=10)
+    n = len(factors)
+    ignored = torch.zeros(n, 1, dtype=torch.float64)  # z3 ignores the image
+    mean = torch.cat([torch.from_numpy(factors[:, [2, 0, 1]]).double(), ignored], dim=1)
+    logvar = torch.full_like(mean, SHARP)
+    logvar[:, 3] = 0.0
+    report = factor_report(mean, logvar, factors, gen(), ("a", "b", "c"), config=FactorConfig(bootstrap=5))
+    mi = report.mi
+    h = factor_entropies(factors)
+    np.testing.assert_allclose(h, np.log([3, 4, 5]))
+    # each factor sits in exactly one latent: I = H(v) there, 0 elsewhere
+    expected = np.zeros((4, 3))
+    expected[[1, 2, 0], [0, 1, 2]] = h
+    np.testing.assert_allclose(mi.values, expected, atol=1e-3)
+    assert np.isfinite(mi.stderr).all()
+    assert report.mig.value == pytest.approx(1.0, abs=1e-3)
+    assert report.mig.top_two[:, 0].tolist() == [1, 2, 0]
+    assert report.histogram_mig.value == pytest.approx(1.0, abs=1e-9)
+    assert np.isfinite(report.histogram_mig.stderr)
+    assert not mi.near_cap  # many images share each posterior: far below log N
+
+
+def test_random_independent_factors_copied_give_mig_near_one() -> None:
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.integers(0, 3, 2000), rng.integers(0, 6, 2000)], axis=1)
+    mean = torch.from_numpy(factors).double() * 2.0
+    report = factor_report(mean, torch.full_like(mean, SHARP), factors, gen(), config=FactorConfig(bootstrap=0))
+    # finite-sample dependence between independently drawn factors is O(K²/N): well under 0.05
+    assert report.mig.value == pytest.approx(1.0, abs=0.03)
+    assert report.histogram_mig.value == pytest.approx(1.0, abs=0.03)
+    assert math.isnan(report.histogram_mig.stderr)
+
+
+def test_latents_that_all_mix_every_factor_give_mig_zero() -> None:
+    factors = grid(2, 3, 4, repeat=40)
+    mixed = torch.from_numpy(factors @ np.array([2.0, 1.3, 0.7])).double()
+    mean = mixed.unsqueeze(1).repeat(1, 3)  # three latents, each the same mixture of all factors
+    logvar = torch.full_like(mean, math.log(0.5**2))
+    report = factor_report(mean, logvar, factors, gen(), config=FactorConfig(bootstrap=0))
+    assert (report.mi.values > 0.05).all()  # every latent says something about every factor
+    assert report.mig.value < max(0.03, 4 * report.mig.stderr)
+    assert report.histogram_mig.value == pytest.approx(0.0, abs=1e-12)
+
+
+def mixture_mi(a: float, sigma: float) -> float:
+    """I(z; v) for v ~ Bernoulli(½), z | v ~ N(a·v, σ²): H(z) by quadrature minus ½ log(2πeσ²)."""
+
+    def density(z: float) -> float:
+        return 0.5 * (norm.pdf(z, 0.0, sigma) + norm.pdf(z, a, sigma))
+
+    h_z, _ = integrate.quad(lambda z: -density(z) * math.log(density(z)), -12 * sigma, a + 12 * sigma, limit=200)
+    return h_z - 0.5 * math.log(2 * math.pi * math.e * sigma**2)
+
+
+@pytest.mark.parametrize(("a", "sigma"), [(1.5, 1.0), (3.0, 0.5)])
+def test_gaussian_latent_of_a_binary_factor_matches_numerical_integration(a: float, sigma: float) -> None:
+    n = 3000
+    v = np.repeat([0, 1], n // 2)[:, None]
+    mean = torch.stack([torch.from_numpy(a * v[:, 0]).double(), torch.zeros(n, dtype=torch.float64)], dim=1)
+    logvar = torch.full_like(mean, 2 * math.log(sigma))
+    logvar[:, 1] = 0.0  # z[1] ignores the image: I = 0
+    mi, _ = factor_mi(mean, logvar, v, gen(3), ("v",))
+    truth = mixture_mi(a, sigma)
+    assert 0.1 < truth < math.log(2)
+    assert abs(mi.values[0, 0] - truth) < 4 * mi.stderr[0, 0] + 1e-3, (mi.values[0, 0], mi.stderr[0, 0], truth)
+    assert abs(mi.values[1, 0]) < 4 * mi.stderr[1, 0] + 1e-9
+    # z depends on x only through v here, so I_q(x; z) = I_q(z; v) as well
+    assert abs(mi.latent_info[0] - truth) < 4 * mi.latent_info_stderr[0] + 1e-3
+    assert mi.factor_entropy[0] == pytest.approx(math.log(2))
+
+
+def test_sharp_distinct_posteriors_are_flagged_as_saturated() -> None:
+    n = 400
+    v = np.arange(n)[:, None] % 2
+    mean = torch.stack([torch.arange(n).double(), 1000 * torch.randn(n, generator=gen(2)).double()], dim=1)
+    mi, _ = factor_mi(mean, torch.full_like(mean, SHARP), v, gen())
+    assert mi.near_cap == ("z[0]", "z[1]")  # each code identifies its image ...
+    assert mi.values[0, 0] == pytest.approx(math.log(2), abs=1e-3)  # ... hence the factor,
+    assert mi.values[1, 0] == pytest.approx(math.log(2), abs=0.05)  # even for pure noise
+    assert all(e.note for e in mi.estimates())
+
+
+def test_single_class_factor_is_left_out_of_mig_and_named() -> None:
+    factors = np.stack([np.zeros(120, dtype=np.int64), grid(4, repeat=30)[:, 0]], axis=1)
+    mean = torch.stack([torch.from_numpy(factors[:, 1]).double(), torch.zeros(120, dtype=torch.float64)], dim=1)
+    report = factor_report(mean, torch.full_like(mean, SHARP), factors, gen(), ("colour", "shape"),
+                           config=FactorConfig(bootstrap=3))  # fmt: skip
+    assert report.mig.skipped == ("colour",) and report.histogram_mig.skipped == ("colour",)
+    assert math.isnan(report.mig.gaps[0]) and report.mig.value == pytest.approx(1.0, abs=1e-3)
+
+
+def test_discretize_follows_disentanglement_lib_bins() -> None:
+    values = np.arange(40, dtype=np.float64).reshape(20, 2)  # each column: 20 evenly spaced values
+    binned = discretize(values, bins=20)
+    assert binned[:, 0].tolist() == list(range(1, 21)) and binned[:, 1].tolist() == list(range(1, 21))
+    assert discretize(values, bins=4)[:, 0].tolist() == [1] * 5 + [2] * 5 + [3] * 5 + [4] * 5
+
+
+def test_histogram_bootstrap_is_seeded() -> None:
+    factors = grid(3, 3, repeat=20)
+    means = factors + np.random.default_rng(0).normal(0, 0.8, factors.shape)
+    a = histogram_mig(means, factors, ("p", "q"), FactorConfig(bootstrap=10, seed=4))[1]
+    b = histogram_mig(means, factors, ("p", "q"), FactorConfig(bootstrap=10, seed=4))[1]
+    assert a.stderr == b.stderr and a.stderr > 0
+
+
+@pytest.mark.parametrize(
+    "factors",
+    [np.zeros((10, 2)), np.zeros((9, 2), dtype=np.int64), np.zeros(10, dtype=np.int64)],
+    ids=["float", "wrong-n", "1-d"],
+)
+def test_bad_factors_are_one_line_usage_errors(factors: np.ndarray) -> None:
+    mean = torch.zeros(10, 2, dtype=torch.float64)
+    with pytest.raises(UsageError):
+        factor_mi(mean, mean, factors, gen())
+
+
+def test_mig_needs_two_latents() -> None:
+    mean = torch.zeros(10, 1, dtype=torch.float64)
+    with pytest.raises(UsageError, match="two latent"):
+        factor_report(mean, mean, np.arange(10)[:, None] % 2, gen())
