@@ -1,0 +1,209 @@
+"""Figures: each builder draws plain arrays into a PNG of the size it promises, with the title,
+axis labels and tick values a reader needs, and the write is atomic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.text import Text
+from PIL import Image
+from torchvision.utils import make_grid
+
+from vmieval.errors import OutputError
+from vmieval.figures import (
+    contingency_figure,
+    has_curves,
+    mi_comparison_figure,
+    probability_histogram_figure,
+    save_figure,
+    training_curves_figure,
+    traversal_figure,
+)
+from vmieval.figures.canvas import figure_size
+from vmieval.figures.traversal import MIN_CELL_PX, cell_centres, cell_size, value_labels
+
+
+def texts(fig) -> list[str]:
+    """Every non-empty string drawn on the figure (titles, axis labels, tick labels, legends)."""
+    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+
+
+def saved(fig, path: Path) -> Image.Image:
+    """Save, check the PNG is valid and exactly the figure's promised size, return it."""
+    save_figure(fig, path)
+    image = Image.open(path)
+    image.verify()
+    image = Image.open(path)
+    assert image.format == "PNG"
+    assert image.size == figure_size(fig)
+    return image
+
+
+def grid_pixels(rows: int, cols: int, channels: int = 1, side: int = 28, pad: int = 2) -> np.ndarray:
+    """A make_grid image of random cells, uint8 [H, W, 3], as the report stores it."""
+    cells = torch.rand(rows * cols, channels, side, side, generator=torch.Generator().manual_seed(0))
+    return make_grid(cells, nrow=cols, padding=pad, pad_value=1.0).mul(255).byte().permute(1, 2, 0).numpy()
+
+
+# -- traversal grids ---------------------------------------------------------------------------
+
+
+def test_cell_geometry_matches_make_grid() -> None:
+    pixels = grid_pixels(3, 10)
+    assert cell_size(pixels.shape[0], 3, 2) == 28 and cell_size(pixels.shape[1], 10, 2) == 28
+    np.testing.assert_allclose(cell_centres(2, 28, 2), [2 + 13.5, 32 + 13.5])
+    with pytest.raises(ValueError, match="do not hold"):
+        cell_size(pixels.shape[1], 9, 2)
+
+
+def test_value_labels() -> None:
+    assert value_labels(np.arange(10.0)) == [str(i) for i in range(10)]
+    assert value_labels(np.linspace(-3, 3, 5)) == ["\N{MINUS SIGN}3", "\N{MINUS SIGN}1.5", "0", "1.5", "3"]
+
+
+def test_category_grid_labelled_with_inputs(tmp_path: Path) -> None:
+    inputs = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(1)).numpy()
+    fig = traversal_figure(
+        grid_pixels(3, 10),
+        3,
+        10,
+        np.arange(10),
+        model="model-a",
+        title="every category of c (columns)",
+        col_label="c = 0..9",
+        row_label="test image",
+        row_names=["#4", "#8", "#15"],
+        inputs=inputs,
+    )
+    shown = texts(fig)
+    for expected in ("model-a", "every category of c (columns)", "c = 0..9", "test image", "input", "#8", "9"):
+        assert expected in shown
+    grid_ax, input_ax = fig.axes
+    assert [t.get_text() for t in grid_ax.get_xticklabels()] == [str(k) for k in range(10)]
+    assert [t.get_text() for t in input_ax.get_yticklabels()] == ["#4", "#8", "#15"]
+    # The input column sits left of the grid, and is as tall as the grid (rows line up).
+    assert input_ax.get_position().x1 < grid_ax.get_position().x0
+    assert input_ax.get_position().height == pytest.approx(grid_ax.get_position().height)
+    image = saved(fig, tmp_path / "cats.png")
+    assert image.width >= 11 * MIN_CELL_PX  # cells are enlarged, not shrunk
+
+
+def test_pair_grid_rgb_rows_and_columns_swept(tmp_path: Path) -> None:
+    values = np.linspace(-3, 3, 5)
+    fig = traversal_figure(
+        grid_pixels(5, 5, channels=3, side=32),
+        5,
+        5,
+        values,
+        model="rgb-model",
+        title="z[0] (rows) x z[3] (columns)",
+        col_label="z[3] from -3 to 3",
+        row_label="z[0] from -3 to 3",
+        row_values=values,
+        inputs=np.zeros((1, 3, 32, 32), dtype=np.uint8),
+    )
+    grid_ax, input_ax = fig.axes
+    assert [t.get_text() for t in grid_ax.get_yticklabels()] == value_labels(values)
+    assert grid_ax.get_xlabel() == "z[3] from -3 to 3" and grid_ax.get_ylabel() == "z[0] from -3 to 3"
+    assert input_ax.get_xlabel() == "input"
+    assert input_ax.get_position().height < grid_ax.get_position().height / 4  # one input image
+    saved(fig, tmp_path / "pair.png")
+
+
+def test_greyscale_grid_without_inputs(tmp_path: Path) -> None:
+    pixels = grid_pixels(2, 4)[:, :, 0]  # [H, W]
+    fig = traversal_figure(pixels, 2, 4, [0, 1, 2, 3], model="m", title="t", col_label="c")
+    assert len(fig.axes) == 1 and [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["0", "1"]
+    image = saved(fig, tmp_path / "grey.png")
+    assert image.mode in ("RGB", "RGBA")
+    with pytest.raises(ValueError, match="column values"):
+        traversal_figure(pixels, 2, 4, [0, 1, 2], model="m", title="t", col_label="c")
+
+
+# -- histograms, contingency, curves, comparison -------------------------------------------------
+
+
+def test_probability_histograms(tmp_path: Path) -> None:
+    edges = np.linspace(0, 1, 21)
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 50, size=(10, 20))
+    b = rng.integers(0, 50, size=(10, 20))
+    fig = probability_histogram_figure(edges, {"elbo": a, "mi": b}, block="c", split="test")
+    shown = texts(fig)
+    assert any("elbo, mi" in t and "test split" in t for t in shown)
+    assert {"c = 0", "c = 9", "elbo", "mi", "q(c=k|x)"} <= set(shown)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == 10 and all(ax.get_yscale() == "log" for ax in panels)
+    # Each outline is that category's fractions (rows of the counts, normalised).
+    heights = panels[3].patches[0].get_data().values
+    np.testing.assert_allclose(heights, a[3] / a[3].sum())
+    saved(fig, tmp_path / "probs.png")
+    with pytest.raises(ValueError, match="same edges"):
+        probability_histogram_figure(edges[:-1], {"elbo": a})
+
+
+def test_contingency_bars(tmp_path: Path) -> None:
+    counts = np.diag([5, 6, 7]) + 1  # [L=3, K=3]
+    fig = contingency_figure(counts, [0, 1, 2], model="mi-model", split="test")
+    shown = texts(fig)
+    assert any(t.startswith("mi-model:") for t in shown)
+    assert {"digit 0 (n=8)", "digit 2 (n=10)", "category of c"} <= set(shown)
+    heights = [p.get_height() for p in fig.axes[1].patches]
+    np.testing.assert_allclose(heights, counts[1] / counts[1].sum())
+    saved(fig, tmp_path / "cont.png")
+    with pytest.raises(ValueError, match="labels"):
+        contingency_figure(counts, [0, 1], model="m")
+
+
+def test_training_curves(tmp_path: Path) -> None:
+    epochs = np.arange(1.0, 6.0)
+    elbo = {"epoch": epochs, "kl.c": np.zeros(5), "kl.z": epochs, "mi_bound": np.zeros(5)}
+    mi = {"epoch": epochs, "kl.c": epochs / 5, "kl.z": epochs, "mi_bound": epochs / 3, "iq_exact.c": epochs / 4}
+    fig = training_curves_figure({"elbo": elbo, "mi": mi})
+    shown = texts(fig)
+    assert {"KL per latent block (Fig 7)", "mutual information (Fig 8)", "epoch", "nats"} <= set(shown)
+    assert {"mi: KL(c)", "elbo: KL(z)", "mi: MI lower bound (trainer's Q)", "mi: I_q(x; c), exact"} <= set(shown)
+    kl_lines = fig.axes[0].get_lines()
+    assert len(kl_lines) == 4
+    np.testing.assert_allclose(kl_lines[2].get_ydata(), mi["kl.c"])
+    saved(fig, tmp_path / "curves.png")
+
+
+def test_training_curves_need_a_column() -> None:
+    only_kl = {"m": {"epoch": np.arange(3.0), "kl.z": np.ones(3)}}
+    assert has_curves(only_kl) and not has_curves({"m": {"epoch": np.arange(3.0), "elbo": np.ones(3)}})
+    fig = training_curves_figure(only_kl)
+    assert len(fig.axes) == 1  # no MI column: no empty MI panel
+    with pytest.raises(ValueError, match="no KL or MI"):
+        training_curves_figure({"m": {"elbo": np.ones(3)}})
+
+
+def test_mi_comparison_bars(tmp_path: Path) -> None:
+    labels = ["I_q(x; c) = exact", "I(c; x_hat) >= barber-agakov"]
+    values = np.array([[0.01, 2.08], [np.nan, 2.2]])
+    stderr = np.array([[0.001, 0.01], [np.nan, np.nan]])
+    fig = mi_comparison_figure(labels, values, stderr, ["A", "B"])
+    shown = texts(fig)
+    assert {"MI estimates: A vs B", "A", "B", " n/a"} <= set(shown)
+    assert any(t.startswith("nats") and "standard error" in t for t in shown)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == labels
+    widths = sorted(p.get_width() for p in ax.patches)
+    np.testing.assert_allclose(widths, [0.01, 2.08, 2.2])  # no bar for the missing value
+    saved(fig, tmp_path / "mi.png")
+
+
+def test_save_is_atomic_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    fig = contingency_figure(np.eye(2), [0, 1], model="m")
+    path = save_figure(fig, tmp_path / "f.png")
+    before = path.read_bytes()
+    with pytest.raises(OutputError, match="--force"):
+        save_figure(fig, path)
+    assert path.read_bytes() == before
+    save_figure(fig, path, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]  # no temporary file left
+    with pytest.raises(OutputError):
+        save_figure(fig, tmp_path / "missing" / "f.png")

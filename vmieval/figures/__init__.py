@@ -1,0 +1,35 @@
+"""Figures a person reads: matplotlib views of the arrays a report stores.
+
+Every builder takes plain arrays (the same ones `report.h5` holds: grid pixels and their column
+values, histogram edges and counts, the contingency table, training-history columns, the
+comparison table) and returns a `matplotlib.figure.Figure`; `save_figure` writes it as a PNG,
+atomically. A figure is a view of stored data, never a second source of numbers.
+
+matplotlib is imported inside the functions, so importing vmieval (and the CLI's `--help`) does
+not pay for it; figures are drawn on an Agg canvas, never through pyplot's global state.
+
+| module | figure | paper |
+| --- | --- | --- |
+| `traversal` | a labelled traversal grid with its input images | Figs 2-5 |
+| `probabilities` | per-category histograms of q(c=k|x) | Fig 6 |
+| `contingency` | for each label, the categories its images go to | Figs 9/10 |
+| `curves` | KL per block and the MI bound over training | Figs 7/8 |
+| `comparison` | the MI table of several models, with error bars | - |
+"""
+
+from vmieval.figures.canvas import save_figure
+from vmieval.figures.comparison import mi_comparison_figure
+from vmieval.figures.contingency import contingency_figure
+from vmieval.figures.curves import has_curves, training_curves_figure
+from vmieval.figures.probabilities import probability_histogram_figure
+from vmieval.figures.traversal import traversal_figure
+
+__all__ = [
+    "contingency_figure",
+    "has_curves",
+    "mi_comparison_figure",
+    "probability_histogram_figure",
+    "save_figure",
+    "training_curves_figure",
+    "traversal_figure",
+]

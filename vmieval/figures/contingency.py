@@ -1,0 +1,67 @@
+"""Which categories each label's images go to (paper Figs 9/10), from the contingency table.
+
+One panel per label (digit), one bar per category: the fraction of that label's images whose most
+probable category is k (`cluster/contingency` [L, K], `cluster/contingency_labels` [L]). A block
+that learned the classes shows one tall bar per panel, a different one in each; a block the
+decoder ignores shows the same flat or arbitrary pattern in every panel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vmieval.figures.canvas import FONT_SIZE, new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+PANEL_W, PANEL_H = 150, 120
+PANELS_PER_ROW = 5
+
+
+def contingency_figure(
+    counts: np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    *,
+    model: str,
+    block: str = "c",
+    split: str = "",
+    label_name: str = "digit",
+) -> Figure:
+    """Bars of `counts` [L, K] row by row (each row normalised by its total, shown as n)."""
+    table = np.asarray(counts, dtype=np.float64)
+    if table.ndim != 2 or table.shape[0] != len(labels):
+        raise ValueError(f"counts {table.shape} do not match {len(labels)} labels")
+    n_labels, k = table.shape
+    per_row = min(PANELS_PER_ROW, n_labels)
+    rows = math.ceil(n_labels / per_row)
+    fig = new_figure(per_row * PANEL_W + 60, rows * PANEL_H + 90)
+    axes = fig.subplots(rows, per_row, sharex=True, sharey=True, squeeze=False)
+    categories = np.arange(k)
+    for i, ax in enumerate(axes.flat):
+        if i >= n_labels:
+            ax.set_visible(False)
+            continue
+        n = table[i].sum()
+        share = table[i] / n if n > 0 else np.zeros(k)
+        colours = ["C0"] * k
+        if n > 0:
+            colours[int(np.argmax(share))] = "C3"
+        ax.bar(categories, share, color=colours, width=0.8)
+        ax.set_title(f"{label_name} {int(labels[i])} (n={int(n)})", fontsize=FONT_SIZE)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_xticks(categories if k <= 10 else categories[:: math.ceil(k / 10)])
+        ax.tick_params(labelsize=FONT_SIZE - 1)
+    for ax in axes[-1]:
+        ax.set_xlabel(f"category of {block}", fontsize=FONT_SIZE)
+    fig.supylabel(f"share of the {label_name}'s images", fontsize=FONT_SIZE)
+    on = f" on the {split} split" if split else ""
+    fig.suptitle(
+        f"{model}: where each {label_name}'s images go in {block}{on} (argmax q({block}|x); red: most frequent)",
+        fontsize=FONT_SIZE + 1,
+    )
+    return fig

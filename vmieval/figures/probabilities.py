@@ -1,0 +1,76 @@
+"""How sure the encoder is about each category (paper Fig 6): histograms of q(c=k|x) over a split.
+
+One small panel per category k, one outline per model, drawn from the stored counts
+(`histograms/edges` [bins + 1], `histograms/counts` [K, bins]). Per category rather than pooled:
+pooled over k, an encoder that sends every image to one category (mass at 0 and 1) looks as
+confident as one that separates the classes; per category, the collapse is one panel at 1 and
+nine at 0. An encoder that ignores c piles every panel's mass at 1/K (dashed line).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vmieval.figures.canvas import FONT_SIZE, model_colours, new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+PANEL_W, PANEL_H = 150, 120
+PANELS_PER_ROW = 5
+
+
+def probability_histogram_figure(
+    edges: np.ndarray,
+    counts: Mapping[str, np.ndarray],
+    *,
+    block: str = "c",
+    split: str = "",
+) -> Figure:
+    """Panels of the fraction of images per bin of q(block=k|x), k = 0..K-1.
+
+    `edges` [bins + 1] over [0, 1]; `counts` maps a model name to its counts [K, bins] (rows sum
+    to that model's N). Models must share K and the bins. The y axis is logarithmic: the
+    interesting mass (near 1, or at 1/K) is often a few percent beside a tall bar at 0.
+    """
+    edges = np.asarray(edges, dtype=np.float64)
+    if not counts:
+        raise ValueError("no histograms to draw")
+    tables = {m: np.asarray(c, dtype=np.float64) for m, c in counts.items()}
+    k, bins = next(iter(tables.values())).shape
+    if edges.shape != (bins + 1,) or any(t.shape != (k, bins) for t in tables.values()):
+        raise ValueError("every model needs counts [K, bins] over the same edges [bins + 1]")
+    per_row = min(PANELS_PER_ROW, k)
+    rows = math.ceil(k / per_row)
+    fig = new_figure(per_row * PANEL_W + 60, rows * PANEL_H + 110)
+    axes = fig.subplots(rows, per_row, sharex=True, sharey=True, squeeze=False)
+    colours = model_colours(list(tables))
+    smallest = min(1.0 / max(t[0].sum(), 1.0) for t in tables.values())
+    for i, ax in enumerate(axes.flat):
+        if i >= k:
+            ax.set_visible(False)
+            continue
+        for model, table in tables.items():
+            n = max(table[i].sum(), 1.0)
+            ax.stairs(table[i] / n, edges, color=colours[model], linewidth=1.4, label=model)
+        ax.axvline(1.0 / k, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_title(f"{block} = {i}", fontsize=FONT_SIZE)
+        ax.set_yscale("log")
+        ax.set_ylim(smallest / 2, 1.5)
+        ax.set_xlim(0.0, 1.0)
+        ax.tick_params(labelsize=FONT_SIZE - 1)
+    for ax in axes[-1]:
+        ax.set_xlabel(f"q({block}=k|x)", fontsize=FONT_SIZE)
+    fig.supylabel("fraction of images (log scale)", fontsize=FONT_SIZE)
+    on = f" on the {split} split" if split else ""
+    fig.suptitle(
+        f"{', '.join(tables)}: distribution of q({block}=k|x) for each category{on} (dashed: 1/K)",
+        fontsize=FONT_SIZE + 1,
+    )
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=FONT_SIZE, frameon=False)
+    return fig

@@ -1,0 +1,150 @@
+"""A traversal grid a person can read without the HDF5 beside it (paper Figs 2-5).
+
+The grid's pixels are drawn exactly as stored (`traversals/<grid>`, made by torchvision's
+`make_grid`), enlarged by an integer factor so every cell stays sharp, and framed by what a reader
+needs: the model's name and what is swept in the title, the swept values under the columns
+(c = 0..9, or z from -3 to 3), the rows' values or image numbers at the left, and, in a separate
+framed column, the input images the codes were encoded from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vmieval.figures.canvas import FONT_SIZE, INPUT_COLOUR, new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+MIN_CELL_PX = 48  # cells smaller than this are enlarged (28 px MNIST digits are drawn at 56 px)
+MAX_GRID_PX = 1400  # ...unless the grid would become wider than a screen
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 58, 52  # margins in pixels: tick labels, title, axis label
+GAP_PLAIN, GAP_TICKS = 20, 64  # between the input column and the grid (room for the grid's own y ticks)
+
+
+def cell_size(extent: int, cells: int, padding: int) -> int:
+    """The side of one cell in a `make_grid` image `extent` pixels long holding `cells` cells."""
+    side, rest = divmod(extent - padding, cells)
+    if cells < 1 or rest or side <= padding:
+        raise ValueError(f"{extent} pixels do not hold {cells} cells with padding {padding}")
+    return side - padding
+
+
+def cell_centres(cells: int, side: int, padding: int) -> np.ndarray:
+    """Pixel coordinate of the centre of each cell along one axis [cells]."""
+    return padding + np.arange(cells) * (side + padding) + (side - 1) / 2
+
+
+def value_labels(values: Sequence[float] | np.ndarray) -> list[str]:
+    """Tick labels: integers as integers (categories), other values in short form (-2.25)."""
+    vals = np.asarray(values, dtype=np.float64)
+    if np.all(np.isfinite(vals)) and np.all(vals == np.round(vals)):
+        return [str(int(v)) for v in vals]
+    return [f"{v:g}".replace("-", "\N{MINUS SIGN}") for v in vals]
+
+
+def _as_rgb(pixels: np.ndarray) -> np.ndarray:
+    """[H, W], [H, W, 1] or [H, W, 3] uint8 as [H, W, 3] (greyscale repeated)."""
+    p = np.asarray(pixels)
+    if p.ndim == 2:
+        p = p[:, :, None]
+    if p.ndim != 3 or p.shape[2] not in (1, 3):
+        raise ValueError(f"grid pixels must be [H, W], [H, W, 1] or [H, W, 3], got {p.shape}")
+    return np.repeat(p, 3, axis=2) if p.shape[2] == 1 else p
+
+
+def input_column(inputs: np.ndarray, padding: int) -> np.ndarray:
+    """The input images [S, C, h, w] (floats in [0, 1] or uint8) as a one-column grid uint8
+    [H, W, 3], laid out like the traversal grid so rows line up."""
+    import torch
+    from torchvision.utils import make_grid
+
+    x = torch.as_tensor(np.asarray(inputs))
+    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float().clamp(0.0, 1.0)
+    grid = make_grid(x, nrow=1, padding=padding, pad_value=1.0)
+    return grid.mul(255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def _show(ax: Axes, pixels: np.ndarray) -> None:
+    ax.imshow(pixels, interpolation="nearest", aspect="auto")
+    ax.tick_params(labelsize=FONT_SIZE - 1, length=2)
+
+
+def traversal_figure(
+    pixels: np.ndarray,
+    n_rows: int,
+    n_cols: int,
+    values: Sequence[float] | np.ndarray,
+    *,
+    model: str,
+    title: str,
+    col_label: str,
+    row_label: str = "image",
+    row_values: Sequence[float] | np.ndarray | None = None,
+    row_names: Sequence[str] | None = None,
+    inputs: np.ndarray | None = None,
+    padding: int = 2,
+) -> Figure:
+    """The grid `pixels` (uint8 [H, W, 3] or [H, W], `n_rows` x `n_cols` cells of a `make_grid`
+    with `padding`) with `values` [n_cols] under its columns.
+
+    Rows are labelled with `row_values` [n_rows] (a swept dim, Fig 2) or `row_names` [n_rows]
+    (e.g. the image numbers, one sample per row). `inputs` [S, C, h, w] are the images the codes
+    came from (S = n_rows, or 1 for a grid that starts from one image): drawn as a framed column
+    to the left of the grid.
+    """
+    pixels = _as_rgb(pixels)
+    height, width = pixels.shape[:2]
+    cell_h, cell_w = cell_size(height, n_rows, padding), cell_size(width, n_cols, padding)
+    if len(values) != n_cols:
+        raise ValueError(f"{len(values)} column values for {n_cols} columns")
+    scale = max(1, math.ceil(MIN_CELL_PX / max(min(cell_h, cell_w), 1)))
+    while scale > 1 and width * scale > MAX_GRID_PX:
+        scale -= 1
+
+    column = input_column(inputs, padding) if inputs is not None else None
+    grid_ticks = row_values is not None or column is None
+    gap = GAP_TICKS if grid_ticks else GAP_PLAIN
+    in_w = column.shape[1] * scale + gap if column is not None else 0
+    grid_w, grid_h = width * scale, height * scale
+    fig_w, fig_h = LEFT + in_w + grid_w + RIGHT, TOP + grid_h + BOTTOM
+    fig = new_figure(fig_w, fig_h, constrained=False)
+
+    def box(left: float, bottom: float, w: float, h: float) -> list[float]:
+        return [left / fig_w, bottom / fig_h, w / fig_w, h / fig_h]
+
+    ax = fig.add_axes(box(LEFT + in_w, BOTTOM, grid_w, grid_h))
+    _show(ax, pixels)
+    ax.set_xticks(cell_centres(n_cols, cell_w, padding), value_labels(values))
+    ax.set_xlabel(col_label, fontsize=FONT_SIZE)
+    row_ticks = cell_centres(n_rows, cell_h, padding)
+    row_text = value_labels(row_values) if row_values is not None else list(row_names or range(n_rows))
+    if grid_ticks:
+        ax.set_yticks(row_ticks, row_text)
+        ax.set_ylabel(row_label, fontsize=FONT_SIZE)
+    else:
+        ax.set_yticks([])
+
+    if column is not None:
+        col_h = column.shape[0] * scale
+        left = fig.add_axes(box(LEFT, BOTTOM + grid_h - col_h, column.shape[1] * scale, col_h))
+        _show(left, column)
+        left.set_xticks([])
+        left.set_xlabel("input", fontsize=FONT_SIZE, color=INPUT_COLOUR, fontweight="bold")
+        if grid_ticks:
+            left.set_yticks([])
+        else:
+            left.set_yticks(row_ticks[: len(column)], row_text[: len(column)])
+            left.set_ylabel(row_label, fontsize=FONT_SIZE)
+        for spine in left.spines.values():
+            spine.set_edgecolor(INPUT_COLOUR)
+            spine.set_linewidth(2.5)
+
+    fig.text(8 / fig_w, 1 - 8 / fig_h, model, ha="left", va="top", fontsize=FONT_SIZE + 2, fontweight="bold")
+    fig.text(8 / fig_w, 1 - 30 / fig_h, title, ha="left", va="top", fontsize=FONT_SIZE, wrap=True)
+    return fig
