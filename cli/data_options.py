@@ -1,7 +1,9 @@
 """The data options shared by `mi-bound` and `report`, and loading the images they name.
 
-One place decides which dataset a checkpoint is evaluated on (`--dataset`, else the dataset its
-training record names, else MNIST) and adapts the images to the model's size, saying so on stderr.
+One place decides which data a checkpoint is evaluated on: `--data` (alias `--dataset`), else the
+dataset its training record names (foreign spellings such as JointVAE's `fashion_mnist` mapped to ours;
+a name we cannot map is an error, never a silent fallback), else MNIST. The images are adapted to the
+model's spec in the library (vmieval.data.fit), and any adaptation is said on stderr.
 """
 
 from __future__ import annotations
@@ -12,25 +14,43 @@ from typing import Any
 import click
 from vmieval.cli.console import stderr
 
-from vmieval.data import DATASETS, SPLITS, ImageData, fit_to_spec, load_images
+from vmieval.data import DATASETS, SPLITS, Fit, ImageData, canonical_name, open_dataset
+from vmieval.data.fit import check_side
 from vmieval.errors import UsageError
 from vmieval.frozen import FrozenVAE
 
 DEFAULT_DATASET = "mnist"
+_META = "vmieval.data_options"  # click ctx.meta key for the options commands do not take as arguments
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta.setdefault(_META, {})[param.name] = value
+    return value
 
 
 def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--dataset, --data-dir, --download, --split, --image-size, --limit."""
+    """--data/--dataset, --data-dir, --download, --split, --image-size, --limit, --subsample-seed, --grey.
+
+    The last two reach `load_for_models` through click's context (expose_value=False), so commands that
+    take the first six as arguments need no change.
+    """
     options = [
-        click.option("--dataset", type=click.Choice(DATASETS), default=None,
-                     help="Images to use. Default: the checkpoint's training dataset, else mnist."),
+        click.option("--data", "--dataset", "dataset", default=None, metavar="NAME|PATH",
+                     help=f"Images to use: a dataset ({', '.join(DATASETS)}), a .npz/.npy file, a folder of "
+                          "images, or file.h5:images. Default: the checkpoint's training dataset, else mnist."),
         click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                     help="Folder holding the dataset's IDX files."),
-        click.option("--download", is_flag=True, help="Download the dataset (torchvision) if it is not found."),
-        click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True),
+                     help="Folder holding a named dataset's files (not used with a file or folder --data)."),
+        click.option("--download", is_flag=True, help="Download a named dataset (torchvision) if it is not found."),
+        click.option("--split", type=click.Choice(SPLITS), default="test", show_default=True,
+                     help="Split of a named dataset; for a file or folder, only the label recorded."),
         click.option("--image-size", type=int, default=None,
                      help="Resize images to N x N. Default: the model's own size."),
-        click.option("--limit", type=int, default=None, help="Use only the first N images of the split."),
+        click.option("--limit", type=int, default=None,
+                     help="Use only N images: the first N, or N drawn with --subsample-seed."),
+        click.option("--subsample-seed", type=int, default=None, expose_value=False, callback=_remember,
+                     help="With --limit, draw the N images at random with this seed (stored order kept)."),
+        click.option("--grey", is_flag=True, expose_value=False, callback=_remember,
+                     help="Convert RGB images to grey for a one-channel model (never done unasked)."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -38,17 +58,22 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def dataset_for(models: list[FrozenVAE], requested: str | None) -> str:
-    """--dataset, else the dataset the checkpoints record they were trained on, else mnist."""
+    """--data, else the dataset the checkpoints record (mapped to our name), else mnist."""
     if requested is not None:
         return requested
     recorded = {str(m.training_record["dataset"]) for m in models if m.training_record.get("dataset")}
-    if len(recorded) > 1:
-        raise UsageError(f"the checkpoints were trained on different datasets ({', '.join(sorted(recorded))}); "
-                         f"pass --dataset")  # fmt: skip
-    found = recorded.pop() if recorded else None
-    if found is not None and found not in DATASETS:
-        stderr.print(f"[yellow]warning:[/] the checkpoint's dataset {found!r} is not one of ours; using mnist")
-    return found if found in DATASETS else DEFAULT_DATASET
+    mapped = {text: canonical_name(text) for text in recorded}
+    unknown = sorted(text for text, name in mapped.items() if name is None)
+    if unknown:
+        raise UsageError(
+            f"the checkpoint was trained on {unknown[0]!r}, which vmieval cannot find by name; "
+            "pass --data NAME, a .npz/.npy file, a folder or file.h5:images"
+        )
+    names = set(mapped.values())
+    if len(names) > 1:
+        raise UsageError(f"the checkpoints were trained on different datasets ({', '.join(sorted(names))}); "
+                         f"pass --data")  # fmt: skip
+    return names.pop() if names else DEFAULT_DATASET  # type: ignore[return-value]
 
 
 def load_for_models(
@@ -60,14 +85,19 @@ def load_for_models(
     image_size: int | None,
     limit: int | None,
 ) -> ImageData:
-    """The split the options name, resized to the first model's spec unless --image-size is given."""
-    name = dataset_for(models, dataset)
-    data = load_images(name, split, data_dir=data_dir, download=download, image_size=image_size, limit=limit)
+    """The split the options name, fitted to the first model's spec (size from --image-size if given)."""
+    extra = click.get_current_context(silent=True)
+    meta = extra.meta.get(_META, {}) if extra is not None else {}
+    spec = models[0].spec
+    channels, height, width = spec.observation_shape
     if image_size is not None:
-        return data
-    fitted = fit_to_spec(data, models[0].spec)
-    if fitted is not data:
-        before = "x".join(map(str, data.images.shape[-2:]))
-        after = "x".join(map(str, fitted.images.shape[-2:]))
-        stderr.print(f"note: resized {name} images {before} -> {after} to fit the model (--image-size sets it)")
-    return fitted
+        check_side(image_size)
+        height = width = image_size
+    fit = Fit((channels, height, width), tuple(spec.value_range), bool(meta.get("grey")))  # type: ignore[arg-type]
+    name = dataset_for(models, dataset)
+    data = open_dataset(name, split, data_dir, download, limit, meta.get("subsample_seed"), fit)
+    native, wanted = data.source.shape, data.shape
+    if native != wanted and image_size is None:
+        before, after = "x".join(map(str, native)), "x".join(map(str, wanted))
+        stderr.print(f"note: {data.name} images {before} -> {after} to fit the model (--image-size sets the size)")
+    return data.to_memory()

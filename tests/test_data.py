@@ -16,6 +16,7 @@ import torch
 from shared_paths import SHARED_MNIST
 
 from vmieval import data
+from vmieval.data import idx
 from vmieval.errors import DataError, UsageError
 
 REAL_MNIST = SHARED_MNIST
@@ -51,7 +52,7 @@ def isolated_search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep the user's environment, cache and the Debian package out of the default search."""
     monkeypatch.delenv(data.ENV_VAR, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "debian")
+    monkeypatch.setattr(idx, "DEBIAN_FASHION_DIR", tmp_path / "debian")
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -175,7 +176,7 @@ def test_no_download_without_the_flag(tmp_path: Path, monkeypatch: pytest.Monkey
     def fail(*args: object) -> None:
         raise AssertionError("downloaded without download=True")
 
-    monkeypatch.setattr(data, "_download", fail)
+    monkeypatch.setattr(idx, "_download", fail)
     with pytest.raises(DataError):
         data.load_images("mnist", data_dir=tmp_path)
 
@@ -187,7 +188,7 @@ def test_download_places_files_then_reads_them(tmp_path: Path, monkeypatch: pyte
         calls.append((name, root))
         write_split(root / "FashionMNIST" / "raw", n=4)
 
-    monkeypatch.setattr(data, "_download", fake_download)
+    monkeypatch.setattr(idx, "_download", fake_download)
     loaded = data.load_images("fashion-mnist", download=True)
     assert calls == [("fashion-mnist", tmp_path / "home" / ".cache" / "vmieval")]
     assert len(loaded) == 4
@@ -256,7 +257,7 @@ def test_fetch_dataset_downloads_only_what_is_missing(tmp_path: Path, monkeypatc
         for split in data.SPLITS:
             write_split(root / "MNIST" / "raw", split=split, n=4)
 
-    monkeypatch.setattr(data, "_download", fake_download)
+    monkeypatch.setattr(idx, "_download", fake_download)
     data.fetch_dataset("mnist", tmp_path / "d")
     data.fetch_dataset("mnist", tmp_path / "d")
     assert calls == ["mnist"]
@@ -268,7 +269,7 @@ def test_download_flag_reaches_the_loader_from_the_cli(tmp_path: Path, monkeypat
     from shared_paths import FIXTURE_MODELS
     from vmieval.cli.main import cli
 
-    monkeypatch.setattr(data, "_download", lambda name, root: write_split(root / "MNIST" / "raw", n=20))
+    monkeypatch.setattr(idx, "_download", lambda name, root: write_split(root / "MNIST" / "raw", n=20))
     model = str(FIXTURE_MODELS / "sample-joint-mi.pt")
     args = ["mi-bound", model, "--dataset", "mnist", "--data-dir", str(tmp_path / "d"), "--samples", "200"]
     missing = CliRunner().invoke(cli, [*args, "--max-epochs", "1"])

@@ -1,0 +1,192 @@
+"""Images in NumPy files: `.npy` (images only) and `.npz` (images plus optional labels and factors).
+
+Layouts: images N x H x W, N x H x W x C or N x C x H x W (C = 1 or 3), uint8 in [0, 255] or float in
+[0, 1]. In a `.npz`: `images` (or the key given as `file.npz:KEY`, or the only array), optional
+`labels` [N] (integers), `factors` [N, F] and `factor_names` [F] (strings). dSprites' own file
+(`imgs`, `latents_classes`, `latents_values`) is read as is: its 0/1 pixel bytes mean black/white, and
+its factors are `latents_classes` without the constant colour column, named shape, scale,
+orientation, posX, posY (the indices disentanglement_lib uses).
+
+Memory: a `.npy` is opened with `np.load(mmap_mode="r")`, so a batch reads only its own rows. Members of
+a `.npz` are zip entries (often deflated) and cannot be memory-mapped; the images member is therefore
+*streamed*: its `.npy` header is parsed with numpy's own format helpers and rows are decompressed in
+index order, one batch at a time (the Dataset sorts indices, so one pass reads a whole subsample).
+Nothing is unpickled: object arrays are refused (`allow_pickle=False` for every `np.load`).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from vmieval.data.dataset import FileRecord, RawBatch, Source, file_record
+from vmieval.data.fit import layout_of, native_shape, to_nchw
+from vmieval.errors import DataError
+
+IMAGE_KEYS = ("images", "imgs")
+DSPRITES_FACTORS = ("shape", "scale", "orientation", "posX", "posY")
+_SKIP_CHUNK = 1 << 24
+
+
+class _NpzMember:
+    """Forward-only row reader of one `.npy` member inside a `.npz` (see the module docstring)."""
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.path, self.member = path, f"{key}.npy"
+        self._zip = zipfile.ZipFile(path)
+        self._stream: IO[bytes] | None = None
+        self._open()
+
+    def _open(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        self._stream = self._zip.open(self.member)
+        version = np.lib.format.read_magic(self._stream)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = header(self._stream)
+        if dtype.hasobject:
+            raise DataError(f"{self.path}:{self.member} holds Python objects; vmieval never unpickles data")
+        if fortran and len(shape) > 1:
+            raise DataError(f"{self.path}:{self.member} is stored in Fortran order; save it with np.ascontiguousarray")
+        self.shape, self.dtype = tuple(shape), dtype
+        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        self._row = 0
+
+    def _skip(self, rows: int) -> None:
+        left = rows * self.row_bytes
+        while left:
+            got = len(self._stream.read(min(left, _SKIP_CHUNK)))  # type: ignore[union-attr]
+            if not got:
+                raise DataError(f"{self.path}:{self.member} ends before its declared {self.shape[0]} rows")
+            left -= got
+        self._row += rows
+
+    def _rows(self, count: int) -> np.ndarray:
+        raw = self._stream.read(count * self.row_bytes)  # type: ignore[union-attr]
+        if len(raw) != count * self.row_bytes:
+            raise DataError(f"{self.path}:{self.member} ends before its declared {self.shape[0]} rows")
+        self._row += count
+        return np.frombuffer(raw, dtype=self.dtype).reshape(count, *self.shape[1:])
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        """Rows at sorted `indices`: one read when they are dense, else row by row, skipping between."""
+        if indices[0] < self._row:
+            self._open()
+        self._skip(int(indices[0]) - self._row)
+        span = int(indices[-1]) - int(indices[0]) + 1
+        if span <= 2 * len(indices):
+            return self._rows(span)[indices - indices[0]]
+        out = np.empty((len(indices), *self.shape[1:]), dtype=self.dtype)
+        for i, index in enumerate(indices):
+            self._skip(int(index) - self._row)
+            out[i] = self._rows(1)[0]
+        return out
+
+
+def _load(path: Path, mmap: bool = False) -> np.ndarray | np.lib.npyio.NpzFile:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        message = " ".join(str(exc).split())
+        raise DataError(f"cannot read {path} as a NumPy file: {message}") from None
+
+
+def _member(npz: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
+    try:
+        return npz[key]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        message = " ".join(str(exc).split())
+        raise DataError(f"cannot read {key!r} from {path}: {message}") from None
+
+
+def check_side_arrays(
+    n: int, labels: np.ndarray | None, factors: np.ndarray | None, names: tuple[str, ...], where: str
+) -> tuple[np.ndarray | None, np.ndarray | None, tuple[str, ...]]:
+    """Labels [N] and factors [N, F] (+ F names) that agree with N images; shared with the HDF5 source."""
+    if labels is not None:
+        if labels.ndim != 1 or labels.shape[0] != n:
+            raise DataError(f"{where}: {n} images but labels of shape {labels.shape} (expected [{n}])")
+        if labels.dtype.kind not in "iub" and not (labels.dtype.kind == "f" and np.all(labels == np.round(labels))):
+            raise DataError(f"{where}: labels must be whole class numbers, got dtype {labels.dtype}")
+    if factors is not None:
+        if factors.ndim == 1:
+            factors = factors[:, None]
+        if factors.ndim != 2 or factors.shape[0] != n:
+            raise DataError(f"{where}: {n} images but factors of shape {factors.shape} (expected [{n}, F])")
+        if factors.dtype.kind not in "iubf":
+            raise DataError(f"{where}: factors must be numbers, got dtype {factors.dtype}")
+        if not names:
+            names = tuple(f"factor_{i}" for i in range(factors.shape[1]))
+        if len(names) != factors.shape[1]:
+            raise DataError(f"{where}: {factors.shape[1]} factors but {len(names)} factor names")
+    return labels, factors, names if factors is not None else ()
+
+
+class ArraySource(Source):
+    """Images from a `.npy` or `.npz` (layouts in the module docstring); `split` only labels the file."""
+
+    def __init__(self, path: Path, split: str, key: str | None = None) -> None:
+        self.path, self.split = Path(path), split
+        if not self.path.is_file():
+            raise DataError(f"no such file: {self.path}")
+        self.name = self.path.stem
+        labels = factors = None
+        names: tuple[str, ...] = ()
+        if self.path.suffix == ".npy":
+            if key is not None:
+                raise DataError(f"{self.path}: a .npy holds one array; drop ':{key}'")
+            self._images = _load(self.path, mmap=True)
+            self._member: _NpzMember | None = None
+            shape, kind = self._images.shape, self._images.dtype
+        else:
+            npz = _load(self.path)
+            keys = list(npz.files)
+            key = key or next((k for k in IMAGE_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
+            if key is None or key not in keys:
+                want = repr(key) if key else f"one of {', '.join(IMAGE_KEYS)}"
+                raise DataError(f"{self.path} has no images array {want}; it holds: {', '.join(keys) or 'nothing'}")
+            self._member = _NpzMember(self.path, key)
+            shape, kind = self._member.shape, self._member.dtype
+            if key == "imgs" and "latents_classes" in keys:  # dSprites
+                self.pixel_max = 1.0
+                factors = _member(npz, "latents_classes", self.path)[:, 1:]
+                names = DSPRITES_FACTORS
+            else:
+                labels = _member(npz, "labels", self.path) if "labels" in keys else None
+                factors = _member(npz, "factors", self.path) if "factors" in keys else None
+                if "factor_names" in keys:
+                    names = tuple(str(n) for n in _member(npz, "factor_names", self.path).reshape(-1))
+        where = str(self.path)
+        if kind.kind not in "uifb":
+            raise DataError(f"{where}: images must be numbers, got dtype {kind}")
+        self._layout = layout_of(tuple(shape), where)
+        self._n = int(shape[0])
+        self._labels, self._factors, self.factor_names = check_side_arrays(self._n, labels, factors, names, where)
+        self.labelled = self._labels is not None
+        self.shape = native_shape(tuple(shape), self._layout)
+        self.description = f"{self.path.name} ({self._n} images {'x'.join(map(str, self.shape))})"
+
+    def __len__(self) -> int:
+        return self._n
+
+    def read(self, indices: np.ndarray) -> RawBatch:
+        if self._member is not None:
+            rows = self._member.read(indices)
+        elif len(indices) and indices[-1] - indices[0] + 1 == len(indices):
+            rows = self._images[indices[0] : indices[-1] + 1]  # a slice of the memmap: reads only these rows
+        else:
+            rows = self._images[indices]
+        return RawBatch(
+            to_nchw(rows, self._layout),
+            None if self._labels is None else self._labels[indices],
+            None if self._factors is None else self._factors[indices],
+        )
+
+    def files(self) -> list[FileRecord]:
+        return [file_record(self.path)]
+
+    def origin(self) -> str:
+        return str(self.path)

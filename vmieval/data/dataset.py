@@ -1,0 +1,299 @@
+"""The one Dataset interface every data source feeds: batches of model-ready images, labels, factors.
+
+A *source* (idx, arrays, folder, hdf5, torchvision) knows only how to read native pixels by index;
+`Dataset` owns everything after that: which indices (`--limit`, a seeded subsample), batching, and the
+conversion to the model's spec (`fit.py`, the one place where resizing and range mapping happen).
+Downstream code (the encoded split, estimators, analyses) never branches on where data came from.
+
+Two views of the same contract:
+- `Dataset` streams: `batches(batch_size)` yields `Batch(images [B, C, H, W] float32 in the spec's
+  range, labels [B] int64 or None, factors [B, F] float64 or None, index [B])`, converting one batch at a
+  time, so a 700k-image uint8 array is never held as float32 (nor twice).
+- `ImageData` is a split held in memory (what the MNIST-sized commands use: `images` [N, C, H, W]); it
+  offers the same `batches`, `labelled`, `factor_names` and `provenance`, so a consumer can take either.
+
+Provenance: every source lists the files it read; `provenance` hashes them (sha256 via
+`hashlib.file_digest`) the first time it is asked, so results can record exactly which bytes were used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vmieval.data.fit import Fit, convert
+from vmieval.errors import DataError, UsageError
+
+DEFAULT_BATCH = 512
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One file (or folder) a dataset was read from: its path, sha256 and size in bytes.
+
+    For a folder of images, `sha256` is the digest of the sorted `relative path, file sha256` lines of
+    the images used, so the record changes when any image changes, is added or is removed.
+    """
+
+    path: str
+    sha256: str
+    bytes: int
+
+    def to_dict(self) -> dict[str, str | int]:
+        return {"path": self.path, "sha256": self.sha256, "bytes": self.bytes}
+
+
+def file_record(path: Path) -> FileRecord:
+    """Hash one file as stored on disk (a .gz is hashed compressed: it is what the user has)."""
+    try:
+        with open(path, "rb") as stream:
+            digest = hashlib.file_digest(stream, "sha256").hexdigest()
+        return FileRecord(str(Path(path).resolve()), digest, Path(path).stat().st_size)
+    except OSError as exc:
+        raise DataError(f"cannot read {path} to record its hash: {exc.strerror or exc}") from None
+
+
+def folder_record(root: Path, files: Sequence[Path]) -> FileRecord:
+    """One record for many files under `root` (see FileRecord)."""
+    lines = hashlib.sha256()
+    total = 0
+    for path in sorted(files):
+        one = file_record(path)
+        lines.update(f"{path.relative_to(root)}\t{one.sha256}\n".encode())
+        total += one.bytes
+    return FileRecord(str(Path(root).resolve()), lines.hexdigest(), total)
+
+
+@dataclass(frozen=True, eq=False)
+class RawBatch:
+    """What a source returns for some indices, before any conversion.
+
+    `images`: a uint8 or float array [B, C, H, W] (numpy or torch), or a list of B tensors [C, H, W]
+    when the source's images differ in size (a folder); `labels` [B] and `factors` [B, F] or None.
+    """
+
+    images: np.ndarray | torch.Tensor | list[torch.Tensor]
+    labels: np.ndarray | None = None
+    factors: np.ndarray | None = None
+
+
+class Source(ABC):
+    """Random access to one split of native images. Subclasses set the attributes below in __init__.
+
+    `pixel_max` is what a stored integer pixel means as 1.0 (255 for 8-bit images, 1 for dSprites' 0/1
+    bytes); float pixels must already lie in [0, 1].
+    """
+
+    name: str
+    split: str
+    description: str
+    shape: tuple[int, int, int]  # native [C, H, W] (of the first image when sizes vary)
+    pixel_max: float = 255.0
+    labelled: bool = False
+    factor_names: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()  # label i's name, when the source knows it
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def read(self, indices: np.ndarray) -> RawBatch:
+        """The items at `indices` (int64, sorted ascending, unique), in that order."""
+
+    @abstractmethod
+    def files(self) -> list[FileRecord]:
+        """Records of the files this source reads (hashing them is allowed to be slow)."""
+
+    def origin(self) -> str:
+        """The main file or folder, as one short string (the `source` of ImageData)."""
+        return self.description
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """One batch ready for a model: images [B, C, H, W] float32, labels [B] int64, factors [B, F] float64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    factors: torch.Tensor | None
+    index: torch.Tensor  # [B] positions in the source, so results can point back at images
+
+
+class Dataset:
+    """A source, the indices chosen from it, and the fit to a model (None: native size, [0, 1])."""
+
+    def __init__(self, source: Source, fit: Fit | None = None, indices: np.ndarray | None = None) -> None:
+        self.source = source
+        self.fit = fit
+        self.indices = np.arange(len(source), dtype=np.int64) if indices is None else indices
+
+    # -- identity --------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def split(self) -> str:
+        return self.source.split
+
+    @property
+    def description(self) -> str:
+        return self.source.description
+
+    @property
+    def labelled(self) -> bool:
+        return self.source.labelled
+
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        return self.source.factor_names
+
+    @cached_property
+    def provenance(self) -> tuple[FileRecord, ...]:
+        """Files read, with their sha256 (computed once, on first use)."""
+        return tuple(self.source.files())
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """[C, H, W] of the images `batches` yields."""
+        return self.fit.shape if self.fit is not None and self.fit.shape else self.source.shape
+
+    # -- choosing and fitting ----------------------------------------------------------------------
+    def select(self, limit: int | None = None, seed: int | None = None) -> Dataset:
+        """The first `limit` images, or (with `seed`) `limit` images drawn without replacement.
+
+        The drawn indices are sorted, so streamed sources still read forward in one pass.
+        """
+        if limit is not None and limit < 0:
+            raise UsageError(f"limit must be zero or more images, got {limit}")
+        if limit is None or limit >= len(self):
+            return self
+        if seed is None:
+            chosen = self.indices[:limit]
+        else:
+            rng = np.random.default_rng(seed)
+            chosen = np.sort(rng.choice(self.indices, size=limit, replace=False))
+        return Dataset(self.source, self.fit, chosen)
+
+    def fitted(self, fit: Fit | None) -> Dataset:
+        return Dataset(self.source, fit, self.indices)
+
+    # -- reading -----------------------------------------------------------------------------------
+    def batches(self, batch_size: int = DEFAULT_BATCH) -> Iterator[Batch]:
+        """Converted batches in index order; only one batch of float images exists at a time."""
+        if batch_size < 1:
+            raise UsageError(f"batch size must be positive, got {batch_size}")
+        fit = self.fit or Fit()
+        for start in range(0, len(self), batch_size):
+            chunk = self.indices[start : start + batch_size]
+            raw = self.source.read(chunk)
+            images = convert(raw.images, self.source.pixel_max, fit, self.description)
+            yield Batch(
+                images=images,
+                labels=_labels(raw.labels, self.description),
+                factors=None if raw.factors is None else torch.from_numpy(np.asarray(raw.factors, np.float64)),
+                index=torch.from_numpy(chunk.copy()),
+            )
+
+    def to_memory(self, batch_size: int = DEFAULT_BATCH) -> ImageData:
+        """The whole selection as one ImageData (float32 [N, C, H, W], filled batch by batch)."""
+        images: torch.Tensor | None = None
+        labels: list[torch.Tensor] = []
+        factors: list[torch.Tensor] = []
+        filled = 0
+        for batch in self.batches(batch_size):
+            if images is None:  # allocated once: no float copy of the whole set beside it
+                images = torch.empty((len(self), *batch.images.shape[1:]), dtype=torch.float32)
+            images[filled : filled + len(batch.images)] = batch.images
+            filled += len(batch.images)
+            if batch.labels is not None:
+                labels.append(batch.labels)
+            if batch.factors is not None:
+                factors.append(batch.factors)
+        if images is None:
+            images = torch.empty((0, *self.shape), dtype=torch.float32)
+        return ImageData(
+            images=images,
+            labels=torch.cat(labels) if labels else (torch.empty(0, dtype=torch.int64) if self.labelled else None),
+            name=self.name,
+            split=self.split,
+            source=self.source.origin(),
+            factors=torch.cat(factors) if factors else None,
+            factor_names=self.factor_names,
+            description=self.description,
+            dataset=self,
+        )
+
+
+def _labels(labels: np.ndarray | None, where: str) -> torch.Tensor | None:
+    if labels is None:
+        return None
+    array = np.asarray(labels)
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+            raise DataError(f"{where}: labels must be whole class numbers")
+    elif array.dtype.kind not in "iub":
+        raise DataError(f"{where}: labels must be integers, got dtype {array.dtype}")
+    return torch.from_numpy(array.astype(np.int64))
+
+
+@dataclass(frozen=True, eq=False)
+class ImageData:
+    """A split held in memory: `images` float32 [N, C, H, W] in the spec's range (default [0, 1]).
+
+    `labels` int64 [N] or None (unlabelled data); `factors` float64 [N, F] or None with `factor_names`;
+    `source` is the main file or folder read. `dataset` is the streaming Dataset it came from (None for
+    data built in memory), which also answers `provenance`.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    name: str
+    split: str
+    source: str
+    factors: torch.Tensor | None = None
+    factor_names: tuple[str, ...] = ()
+    description: str = ""
+    dataset: Dataset | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def labelled(self) -> bool:
+        return self.labels is not None
+
+    @property
+    def provenance(self) -> tuple[FileRecord, ...]:
+        """Files read with their sha256 (empty for data made in memory)."""
+        return self.dataset.provenance if self.dataset is not None else ()
+
+    def batches(self, batch_size: int = DEFAULT_BATCH) -> Iterator[Batch]:
+        """The same batches a Dataset yields, as views into the held tensors."""
+        if batch_size < 1:
+            raise UsageError(f"batch size must be positive, got {batch_size}")
+        for start in range(0, len(self), batch_size):
+            stop = min(start + batch_size, len(self))
+            yield Batch(
+                images=self.images[start:stop],
+                labels=None if self.labels is None else self.labels[start:stop],
+                factors=None if self.factors is None else self.factors[start:stop],
+                index=torch.arange(start, stop),
+            )
+
+    def replace_images(self, images: torch.Tensor) -> ImageData:
+        """The same split with other images (e.g. resized): labels, factors and provenance kept."""
+        return ImageData(
+            images, self.labels, self.name, self.split, self.source,
+            self.factors, self.factor_names, self.description, self.dataset,
+        )  # fmt: skip

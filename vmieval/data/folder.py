@@ -1,0 +1,91 @@
+"""A folder of images: class subfolders give labels (torchvision's ImageFolder convention); a flat
+folder of images is unlabelled.
+
+Files are found and classes numbered by torchvision (`ImageFolder.find_classes` / `make_dataset`, in
+sorted order, with its list of image extensions) and decoded by `torchvision.io.decode_image`, never by
+hand. The colour mode is the first image's: a grey first image (with or without alpha) decodes every
+image as one grey channel, anything else as RGB (alpha dropped), so one folder yields one channel count.
+Images may differ in size; they are resized to the model's size in `fit.py` with everything else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+from torchvision.io import ImageReadMode, decode_image
+
+from vmieval.data.dataset import FileRecord, RawBatch, Source, folder_record
+from vmieval.errors import DataError
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(IMG_EXTENSIONS)
+
+
+def _decode(path: Path, mode: ImageReadMode) -> torch.Tensor:
+    """uint8 [C, H, W]; an unreadable or empty image is the user's file, so a DataError naming it."""
+    try:
+        image = decode_image(str(path), mode=mode)
+    except (RuntimeError, OSError, ValueError) as exc:
+        message = " ".join(str(exc).split())[:200]
+        raise DataError(f"cannot decode image {path}: {message}") from None
+    if image.shape[-1] == 0 or image.shape[-2] == 0:
+        raise DataError(f"{path}: a {image.shape[-2]}x{image.shape[-1]} image holds nothing")
+    return image
+
+
+class FolderSource(Source):
+    """Images under `root` (module docstring); `split` only labels the folder."""
+
+    def __init__(self, root: Path, split: str) -> None:
+        self.root, self.split, self.name = Path(root), split, Path(root).name or str(root)
+        if not self.root.is_dir():
+            raise DataError(f"no such folder: {self.root}")
+        loose = sorted(p for p in self.root.iterdir() if _is_image(p))
+        subdirs = [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        if loose and subdirs:
+            raise DataError(
+                f"{self.root} holds both images and subfolders; put every image in a class subfolder "
+                "(labelled) or none (unlabelled)"
+            )
+        if loose:
+            self._files, labels = loose, None
+            self.classes: tuple[str, ...] = ()
+        elif subdirs:
+            try:
+                classes, index = find_classes(str(self.root))
+                self.classes = tuple(classes)
+                samples = make_dataset(str(self.root), index, extensions=IMG_EXTENSIONS)
+            except (FileNotFoundError, OSError) as exc:  # torchvision: "Found no valid file for the classes ..."
+                message = " ".join(str(exc).split())[:300]
+                raise DataError(f"{self.root}: no images in its class subfolders ({message})") from None
+            self._files = [Path(p) for p, _ in samples]
+            labels = np.array([c for _, c in samples], dtype=np.int64)
+        else:
+            raise DataError(
+                f"{self.root} holds no images (looked for {', '.join(IMG_EXTENSIONS)} files, "
+                "directly or in class subfolders)"
+            )
+        self._labels = labels
+        self.labelled = labels is not None
+        first = _decode(self._files[0], ImageReadMode.UNCHANGED)
+        self._mode = ImageReadMode.GRAY if first.shape[0] in (1, 2) else ImageReadMode.RGB
+        self.shape = tuple(_decode(self._files[0], self._mode).shape)  # type: ignore[assignment]
+        kind = f"{len(self.classes)} classes" if self.classes else "unlabelled"
+        self.description = f"{self.root} ({len(self._files)} images, {kind})"
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def read(self, indices: np.ndarray) -> RawBatch:
+        images = [_decode(self._files[int(i)], self._mode) for i in indices]
+        return RawBatch(images, None if self._labels is None else self._labels[indices])
+
+    def files(self) -> list[FileRecord]:
+        return [folder_record(self.root, self._files)]
+
+    def origin(self) -> str:
+        return str(self.root)

@@ -1,0 +1,101 @@
+"""Images in an HDF5 file, named as `file.h5:IMAGES[:LABELS]` (IMAGES defaults to `images`).
+
+The images dataset is N x H x W, N x H x W x C or N x C x H x W (C = 1 or 3), uint8 or float in [0, 1],
+and is read one batch of rows at a time (h5py slices), so a file larger than memory is fine. Beside it:
+- `labels` (or the LABELS name given): a 1-D integer dataset is class labels [N]; a 2-D one [N, F] is
+  ground-truth factors, which is how 3D Shapes ships them (`images` N x 64 x 64 x 3 uint8, `labels`
+  N x 6 floats, named here floor_hue, wall_hue, object_hue, scale, shape, orientation);
+- `factors` [N, F], with names from its `factor_names` attribute or a `factor_names` dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vmieval.data.arrays import check_side_arrays
+from vmieval.data.dataset import FileRecord, RawBatch, Source, file_record
+from vmieval.data.fit import layout_of, native_shape, to_nchw
+from vmieval.errors import DataError
+
+SHAPES3D_FACTORS = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
+
+
+def _names(value: object) -> tuple[str, ...]:
+    items = np.asarray(value).reshape(-1)
+    return tuple(i.decode() if isinstance(i, bytes) else str(i) for i in items)
+
+
+class HDF5Source(Source):
+    """One images dataset of an HDF5 file plus its labels/factors (module docstring); `split` labels it."""
+
+    def __init__(self, path: Path, split: str, images_key: str | None = None, labels_key: str | None = None) -> None:
+        import h5py  # imported late: only HDF5 data needs it
+
+        self.path, self.split, self.name = Path(path), split, Path(path).stem
+        if not self.path.is_file():
+            raise DataError(f"no such file: {self.path}")
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise DataError(f"cannot read {self.path} as HDF5: {' '.join(str(exc).split())}") from None
+        keys = sorted(self._file.keys())
+        images_key = images_key or "images"
+        self._images = self._dataset(images_key, keys)
+        where = f"{self.path}:{images_key}"
+        if self._images.dtype.kind not in "uifb":
+            raise DataError(f"{where}: images must be numbers, got dtype {self._images.dtype}")
+        self._layout = layout_of(tuple(self._images.shape), where)
+        self._n = int(self._images.shape[0])
+        labels = factors = None
+        names: tuple[str, ...] = ()
+        if labels_key is not None or "labels" in keys:
+            side = self._dataset(labels_key or "labels", keys)[()]
+            if side.ndim == 2:
+                factors = side
+                if side.shape[1] == len(SHAPES3D_FACTORS) and self._images.shape[1:] == (64, 64, 3):
+                    names = SHAPES3D_FACTORS
+            else:
+                labels = side
+        if "factors" in keys:
+            dataset = self._dataset("factors", keys)
+            factors = dataset[()]
+            if "factor_names" in dataset.attrs:
+                names = _names(dataset.attrs["factor_names"])
+        if "factor_names" in keys:
+            names = _names(self._dataset("factor_names", keys)[()])
+        self._labels, self._factors, self.factor_names = check_side_arrays(self._n, labels, factors, names, where)
+        self.labelled = self._labels is not None
+        self.shape = native_shape(tuple(self._images.shape), self._layout)
+        self.description = f"{self.path.name}:{images_key} ({self._n} images {'x'.join(map(str, self.shape))})"
+
+    def _dataset(self, key: str, keys: list[str]):  # noqa: ANN202 - an h5py.Dataset
+        import h5py
+
+        found = self._file.get(key)
+        if not isinstance(found, h5py.Dataset):
+            raise DataError(f"{self.path} has no dataset {key!r}; it holds: {', '.join(keys) or 'nothing'}")
+        return found
+
+    def __len__(self) -> int:
+        return self._n
+
+    def read(self, indices: np.ndarray) -> RawBatch:
+        first, last = int(indices[0]), int(indices[-1])
+        if last - first + 1 <= 2 * len(indices):  # dense: one slice, then pick
+            rows = self._images[first : last + 1][indices - first]
+        else:  # sparse: h5py point selection (indices are sorted and unique, as it requires)
+            rows = self._images[indices]
+        return RawBatch(
+            to_nchw(rows, self._layout),
+            None if self._labels is None else self._labels[indices],
+            None if self._factors is None else self._factors[indices],
+        )
+
+    def files(self) -> list[FileRecord]:
+        return [file_record(self.path)]
+
+    def origin(self) -> str:
+        return str(self.path)
