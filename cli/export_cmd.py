@@ -5,15 +5,11 @@ Thin: parse options, call `vmieval.export.export_from_file`, show what was writt
 
 from __future__ import annotations
 
-import json
-
 import click
-from rich.table import Table
-from vmieval.cli.console import stderr, stdout
+from vmieval.cli import output
+from vmieval.cli.options import common_options
 
-from vmieval.checkpoints.exported import read_exported_metadata
 from vmieval.errors import UsageError
-from vmieval.export import export_from_file
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -26,8 +22,21 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
+def archive_table(path: str, info: dict) -> output.Table:
+    spec = info["spec"]
+    rows = [
+        ("format", info["format"]),
+        ("observation", "x".join(map(str, spec["observation_shape"]))),
+        ("likelihood", str(spec["likelihood"])),
+        ("latent blocks", ", ".join(f"{b['kind']}({b['name']}, {b['size']})" for b in spec["blocks"])),
+    ]
+    for name, entry in info["programs"].items():
+        rows.append((f"{name} program", f"{entry['bytes']:,} bytes, sha256 {entry['sha256'][:16]}…"))
+    return output.Table(path, (output.Column("field"), output.Column("value")), rows, show_header=False)
+
+
 @click.command("export")
-@click.argument("output", type=click.Path(dir_okay=False))
+@click.argument("output_path", metavar="OUTPUT", type=click.Path(dir_okay=False))
 @click.option(
     "--module-file",
     "target",
@@ -40,46 +49,28 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 )
 @click.option("--arg", "args", multiple=True, metavar="KEY=VALUE", help="Keyword argument for FUNCTION (repeatable).")
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="Metadata stored in the archive (repeatable).")
-@click.option(
-    "--decoder-output",
-    type=click.Choice(["logits", "probabilities"]),
-    default=None,
-    help="What a Bernoulli decoder returns; 'probabilities' (a final sigmoid) is converted to logits. "
-    "Unset: outputs that all lie in [0, 1] are refused.",
-)
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-@click.option("--json", "as_json", is_flag=True, help="Print the archive's metadata as JSON.")
+@common_options
 def export_command(
-    output: str,
+    output_path: str,
     target: str,
     spec_file: str | None,
     args: tuple[str, ...],
     meta: tuple[str, ...],
     force: bool,
-    as_json: bool,
-    decoder_output: str | None,
 ) -> None:
     """Export your own VAE to OUTPUT (a zip of torch.export programs plus vmieval.json)."""
+    from vmieval.checkpoints.exported import read_exported_metadata
+    from vmieval.export import export_from_file
+
     path = export_from_file(
         target,
-        output,
+        output_path,
         spec_file=spec_file,
         args=_pairs(args, "--arg"),
         metadata=_pairs(meta, "--meta"),
         force=force,
-        decoder_output=decoder_output,
     )
     info = read_exported_metadata(path)
-    if as_json:
-        click.echo(json.dumps(info, indent=2))
-        return
-    spec = info["spec"]
-    table = Table(title=str(path), show_header=False)
-    table.add_row("format", info["format"])
-    table.add_row("observation", "x".join(map(str, spec["observation_shape"])))
-    table.add_row("likelihood", str(spec["likelihood"]))
-    table.add_row("latent blocks", ", ".join(f"{b['kind']}({b['name']}, {b['size']})" for b in spec["blocks"]))
-    for name, entry in info["programs"].items():
-        table.add_row(f"{name} program", f"{entry['bytes']:,} bytes, sha256 {entry['sha256'][:16]}…")
-    stdout.print(table)
-    stderr.print("loading it runs the exported programs: pass --trust to commands that read it")
+    output.emit([archive_table(str(path), info)], document=info)
+    output.wrote(path, "loading it runs the exported programs: pass --trust to commands that read it")

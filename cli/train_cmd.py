@@ -1,21 +1,24 @@
 """`vmieval train-reference`: train a preset's reference VAE (or its ELBO/MI pair) into native checkpoints.
 
 Thin: builds a `TrainConfig` from the preset and the options, calls the trainer, shows its
-progress on stderr and the last epoch's numbers as a table on stdout.
+progress on stderr and the last epoch's numbers as a table on stdout ("wrote ..." on stderr).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table
-from vmieval.cli.console import progress, stdout
-from vmieval.trainers import PRESETS, TrainEvent, TrainResult, resolve_config, train, train_pair
+from vmieval.cli import output
+from vmieval.cli.options import common_options
+from vmieval.cli.progress import progress
+from vmieval.trainers import PRESETS
 
-from vmieval.data import fetch_dataset
 from vmieval.errors import OutputError, UsageError
+
+if TYPE_CHECKING:
+    from vmieval.trainers import TrainEvent, TrainResult
 
 
 def _progress_callback(bar: Any) -> Any:
@@ -33,19 +36,16 @@ def _progress_callback(bar: Any) -> Any:
     return on_event
 
 
-def _results_table(results: list[TrainResult]) -> Table:
+def results_table(results: list[TrainResult]) -> output.Table:
     """The last epoch of each model (one column per model): held-out ELBO, KL per block, MI bound,
     exact I_q(x; c) per categorical block."""
-    table = Table(title="last epoch, held-out test images (nats per image)")
-    table.add_column("")
-    for res in results:
-        table.add_column(res.config.label(), justify="right", no_wrap=True)
     lasts = [res.last for res in results]
     blocks = list(lasts[0].get("kl", {})) if lasts[0] else []
     categorical = list(lasts[0].get("iq_exact", {})) if lasts[0] else []
+    rows: list[list[str]] = []
 
     def row(name: str, value: Any) -> None:
-        table.add_row(name, *(value(last) if last else "-" for last in lasts))
+        rows.append([name, *(value(last) if last else "-" for last in lasts)])
 
     row("epochs", lambda r: str(r["epoch"]))
     row("ELBO", lambda r: f"{r['elbo']:.2f}")
@@ -57,7 +57,17 @@ def _results_table(results: list[TrainResult]) -> Table:
         row("MI bound, aggregate H", lambda r: f"{r['mi_bound_aggregate']:.3f}")
     for name in categorical:
         row(f"I_q(x;{name}) exact", lambda r, name=name: f"{r['iq_exact'][name]:.3f}")
-    return table
+    columns = [output.Column(""), *(output.Column(res.config.label(), "right") for res in results)]
+    return output.Table("last epoch, held-out test images (nats per image)", columns, rows)
+
+
+def results_document(results: list[TrainResult]) -> dict[str, Any]:
+    """`--format json`: per model, the checkpoint written and its last epoch's record."""
+    models = [
+        {"label": res.config.label(), "checkpoint": str(res.path), "device": str(res.device), "last_epoch": res.last}
+        for res in results
+    ]
+    return {"models": models}
 
 
 @click.command("train-reference")
@@ -80,6 +90,7 @@ def _results_table(results: list[TrainResult]) -> Table:
 @click.option("--resume", is_flag=True, help="Continue from the last finished epoch of existing checkpoints.")
 @click.option("--limit", type=int, default=None, help="Use only the first N training images (quick runs).")
 @click.option("--force", is_flag=True, help="Overwrite existing checkpoints.")
+@common_options
 def train_command(
     preset: str,
     objective: str | None,
@@ -91,6 +102,10 @@ def train_command(
     **overrides: Any,
 ) -> None:
     """Train the reference VAE(s) of a paper preset into OUT/<preset>-<objective>.pt."""
+    from vmieval.trainers import resolve_config, train, train_pair
+
+    from vmieval.data import fetch_dataset
+
     if pair and objective is not None:
         raise UsageError("--pair trains both objectives; drop --objective")
     config = resolve_config(preset, objective=objective, **overrides)
@@ -106,6 +121,6 @@ def train_command(
             results = list(train_pair(config, out, resume=resume, force=force, callback=callback))
         else:
             results = [train(config, out / f"{config.label()}.pt", resume=resume, force=force, callback=callback)]
-    stdout.print(_results_table(results))
+    output.emit([results_table(results)], document=results_document(results))
     for res in results:
-        stdout.print(f"wrote {res.path}  (resume state: {res.resume_path.name}, device {res.device})", soft_wrap=True)
+        output.wrote(res.path, f"resume state: {res.resume_path.name}, device {res.device}")

@@ -5,9 +5,26 @@ checkpoint (plus a resume sidecar); `train_pair` writes the ELBO and MI models o
 identical initial weights.
 """
 
-from vmieval.trainers.history import HISTORY_KEYS
-from vmieval.trainers.loop import TrainEvent, TrainResult, build_models, pair_paths, train, train_pair
-from vmieval.trainers.presets import PRESETS, TrainConfig, get_preset, pair_configs, resolve_config
+from vmieval.lazy import lazy_exports
+
+# Imported on first use, so `vmieval train-reference --help` (which lists PRESETS) needs no torch.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "HISTORY_KEYS": "vmieval.trainers.history",
+        "PRESETS": "vmieval.trainers.presets",
+        "TrainConfig": "vmieval.trainers.presets",
+        "TrainEvent": "vmieval.trainers.loop",
+        "TrainResult": "vmieval.trainers.loop",
+        "build_models": "vmieval.trainers.loop",
+        "get_preset": "vmieval.trainers.presets",
+        "pair_configs": "vmieval.trainers.presets",
+        "pair_paths": "vmieval.trainers.loop",
+        "resolve_config": "vmieval.trainers.presets",
+        "train": "vmieval.trainers.loop",
+        "train_pair": "vmieval.trainers.loop",
+    },
+)
 
 __all__ = [
     "HISTORY_KEYS",
