@@ -148,13 +148,22 @@ def test_histogram_bootstrap_is_seeded() -> None:
 
 @pytest.mark.parametrize(
     "factors",
-    [np.zeros((10, 2)), np.zeros((9, 2), dtype=np.int64), np.zeros(10, dtype=np.int64)],
-    ids=["float", "wrong-n", "1-d"],
+    [np.full((10, 2), 0.5), np.zeros((9, 2), dtype=np.int64), np.zeros(10, dtype=np.int64)],
+    ids=["continuous", "wrong-n", "1-d"],
 )
 def test_bad_factors_are_one_line_usage_errors(factors: np.ndarray) -> None:
     mean = torch.zeros(10, 2, dtype=torch.float64)
     with pytest.raises(UsageError):
         factor_mi(mean, mean, factors, gen())
+
+
+def test_whole_float_factors_are_classes() -> None:
+    factors = grid(2, 3, repeat=20)
+    mean = torch.from_numpy(factors).double()
+    logvar = torch.full_like(mean, SHARP)
+    as_int, _ = factor_mi(mean, logvar, factors, gen())
+    as_float, _ = factor_mi(mean, logvar, torch.from_numpy(factors.astype(np.float64)), gen())
+    np.testing.assert_array_equal(as_int.values, as_float.values)
 
 
 def test_mig_needs_two_latents() -> None:

@@ -119,12 +119,14 @@ class FactorReport:
 
 
 def check_factors(factors: np.ndarray | torch.Tensor, n: int, names: tuple[str, ...] | None = None) -> np.ndarray:
-    """Factors as int64 [N, F] with names checked, or a one-line UsageError."""
+    """Factors as int64 [N, F] with names checked, or a one-line UsageError. Floats are accepted when
+    they hold whole numbers (the data sources carry factors as float64); continuous values are not."""
     v = np.asarray(factors.cpu() if isinstance(factors, torch.Tensor) else factors)
     if v.ndim != 2 or v.shape[0] != n:
         raise UsageError(f"factors must be an [N, F] array with N = {n} rows, got shape {v.shape}")
-    if not np.issubdtype(v.dtype, np.integer):
-        raise UsageError(f"factors must be integer classes (e.g. dSprites latents_classes), got {v.dtype}")
+    whole = v.dtype.kind in "iub" or (v.dtype.kind == "f" and bool(np.all(np.isfinite(v) & (v == np.round(v)))))
+    if not whole:
+        raise UsageError(f"factors must be whole class numbers (e.g. dSprites latents_classes), got {v.dtype} values")
     if names is not None and len(names) != v.shape[1]:
         raise UsageError(f"{len(names)} factor names for {v.shape[1]} factors")
     return v.astype(np.int64)
