@@ -12,10 +12,11 @@ from typing import Any
 import torch
 
 from vmieval.checkpoints.native import is_native, load_native, parse_metadata
+from vmieval.choices import CHECKPOINT_FORMATS
 from vmieval.errors import CheckpointError
 from vmieval.frozen import FrozenVAE
 
-FORMATS = ("auto", "native", "exported", "jointvae")
+FORMATS = CHECKPOINT_FORMATS  # defined torch-free, for the CLI
 
 
 def _check_file(path: Path) -> None:
