@@ -119,7 +119,6 @@ def test_sharp_distinct_posteriors_are_flagged_as_saturated() -> None:
     assert mi.near_cap == ("z[0]", "z[1]")  # each code identifies its image ...
     assert mi.values[0, 0] == pytest.approx(math.log(2), abs=1e-3)  # ... hence the factor,
     assert mi.values[1, 0] == pytest.approx(math.log(2), abs=0.05)  # even for pure noise
-    assert all(e.note for e in mi.estimates())
 
 
 def test_single_class_factor_is_left_out_of_mig_and_named() -> None:
@@ -170,3 +169,25 @@ def test_mig_needs_two_latents() -> None:
     mean = torch.zeros(10, 1, dtype=torch.float64)
     with pytest.raises(UsageError, match="two latent"):
         factor_report(mean, mean, np.arange(10)[:, None] % 2, gen())
+
+
+def test_encoded_split_entry_point_names_gaussian_dims_and_needs_factors() -> None:
+    from types import SimpleNamespace
+
+    from vmieval.distributions import CategoricalPosterior, GaussianPosterior
+    from vmieval.estimators.factors import split_factor_report
+
+    factors = grid(3, 4, repeat=10)
+    mean = torch.from_numpy(factors).float()
+    posterior = {
+        "z": GaussianPosterior(mean[:, :1], torch.full((120, 1), SHARP)),
+        "c": CategoricalPosterior(torch.zeros(120, 2)),
+        "w": GaussianPosterior(mean[:, 1:], torch.full((120, 1), SHARP)),
+    }
+    split = SimpleNamespace(posterior=posterior, factors=torch.from_numpy(factors).double(),
+                            factor_names=("p", "q"), split="test")  # fmt: skip
+    report = split_factor_report(split, gen(), FactorConfig(bootstrap=0))
+    assert report.mi.latent_names == ("z[0]", "w[0]") and report.mi.factor_names == ("p", "q")
+    assert report.mig.value == pytest.approx(1.0, abs=1e-3)
+    with pytest.raises(UsageError, match="factors"):
+        split_factor_report(SimpleNamespace(posterior=posterior, factors=None), gen())

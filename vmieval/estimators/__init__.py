@@ -8,7 +8,7 @@ whose `estimates()` are `Estimate` rows: value, standard error, sample size, spl
 from vmieval.estimators.config import MIConfig
 from vmieval.estimators.encoder import EncoderResult, categorical_mi, encoder_mi, label_mi, monte_carlo_mi
 from vmieval.estimators.estimate import Estimate
-from vmieval.estimators.factors import FactorConfig, FactorReport, factor_report
+from vmieval.estimators.factors import FactorConfig, FactorReport, factor_report, split_factor_report
 from vmieval.estimators.mi import MIResult, default_target, estimate_mi
 from vmieval.estimators.qbound import QBoundResult, fano_bound, q_bound
 from vmieval.estimators.qfit import QCurve
@@ -31,4 +31,5 @@ __all__ = [
     "label_mi",
     "monte_carlo_mi",
     "q_bound",
+    "split_factor_report",
 ]

@@ -38,7 +38,7 @@ from vmieval.distributions import GaussianPosterior
 from vmieval.errors import UsageError
 from vmieval.estimators.aggregate import log_aggregate, log_q_own
 from vmieval.estimators.encoder import CAP_MARGIN, sample_codes
-from vmieval.estimators.estimate import Estimate, mean_and_stderr
+from vmieval.estimators.estimate import mean_and_stderr
 
 MONTE_CARLO = "Monte Carlo: full-dataset mixtures q(z_j) and q(z_j|v_k) (one code per image)"
 MIG_MC = "MIG (Chen et al. 2018): Monte-Carlo I_q(z_j; v_k), gap / H(v_k); stderr: delta method, top two fixed"
@@ -73,7 +73,9 @@ class MIGScore:
 @dataclass(frozen=True)
 class FactorMI:
     """The [D, F] matrix I_q(z_j; v_k) in nats with its stderr, beside H(v_k) [F] (plug-in, exact on
-    this dataset) and I_q(x; z_j) [D] from the same draws; `near_cap` names saturated dims."""
+    this dataset) and I_q(x; z_j) [D] from the same draws; `near_cap` names saturated dims (their
+    row reads about H(v_k) for every factor). A matrix, not `Estimate` rows: one estimator and one
+    N for all of it, and its cells are indexed by (latent, factor)."""
 
     latent_names: tuple[str, ...]
     factor_names: tuple[str, ...]
@@ -86,25 +88,6 @@ class FactorMI:
     n: int
     split: str
     estimator: str = MONTE_CARLO
-
-    def estimates(self) -> list[Estimate]:
-        """One encoder-side row per (latent, factor) pair."""
-        return [
-            Estimate(
-                f"I_q({z}; {v})",
-                z,
-                "encoder",
-                "estimate",
-                self.estimator,
-                float(self.values[j, k]),
-                float(self.stderr[j, k]),
-                self.n,
-                self.split,
-                note="saturated dim: reads H(v)" if z in self.near_cap else "",
-            )  # fmt: skip
-            for j, z in enumerate(self.latent_names)
-            for k, v in enumerate(self.factor_names)
-        ]
 
 
 @dataclass(frozen=True)
@@ -281,3 +264,23 @@ def factor_report(
     v = check_factors(factors, mi.n)
     matrix, hist = histogram_mig(mean.double().cpu().numpy(), v, mi.factor_names, config)
     return FactorReport(mi, mig, matrix, hist)
+
+
+def split_factor_report(
+    encoded: object, generator: torch.Generator, config: FactorConfig = FactorConfig()
+) -> FactorReport:
+    """`factor_report` of an encoded split (`vmieval.encoded.EncodedSplit`): every Gaussian block's
+    dims, named `block[j]`, against the split's factors; a split without factors is a UsageError
+    that the caller reports once."""
+    factors = getattr(encoded, "factors", None)
+    if factors is None:
+        raise UsageError("factor metrics (MIG) need ground-truth factors; this data has none")
+    gaussians = [(name, p) for name, p in encoded.posterior.items() if isinstance(p, GaussianPosterior)]  # type: ignore[attr-defined]
+    if not gaussians:
+        raise UsageError("factor metrics need a Gaussian latent block; this model has none")
+    mean = torch.cat([p.mean for _, p in gaussians], dim=1)
+    logvar = torch.cat([p.logvar for _, p in gaussians], dim=1)
+    names = tuple(f"{name}[{j}]" for name, p in gaussians for j in range(p.mean.shape[1]))
+    factor_names = tuple(getattr(encoded, "factor_names", ())) or None
+    split = str(getattr(encoded, "split", "test"))
+    return factor_report(mean, logvar, factors, generator, factor_names, names, split, config)
