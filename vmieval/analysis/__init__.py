@@ -8,6 +8,7 @@ from vmieval.analysis.cluster import ClusterConfig, ClusterResult, cluster_analy
 from vmieval.analysis.contingency import CategoricalConfig, CategoricalSummary, categorical_summary
 from vmieval.analysis.curves import TrainingCurves, curves_from_history, training_curves
 from vmieval.analysis.elbo import ElboConfig, ElboResult, elbo_analysis
+from vmieval.analysis.kmeans import KMeansConfig, kmeans_accuracy, kmeans_cluster_analysis
 from vmieval.analysis.traversals import Grid, TraversalConfig, Traversals, save_png, traversal_grids
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "ElboConfig",
     "ElboResult",
     "Grid",
+    "KMeansConfig",
     "TrainingCurves",
     "TraversalConfig",
     "Traversals",
@@ -25,6 +27,8 @@ __all__ = [
     "cluster_analysis",
     "curves_from_history",
     "elbo_analysis",
+    "kmeans_accuracy",
+    "kmeans_cluster_analysis",
     "save_png",
     "traversal_grids",
     "training_curves",
