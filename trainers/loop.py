@@ -231,6 +231,10 @@ def train(
     epoch up to `config.epochs`; the result equals an uninterrupted run bit for bit on the same
     device. Without `resume` or `force`, an existing checkpoint is an OutputError.
     """
+    if config.loss == "paper":  # iteration-budget runs; imported here because paper_loop imports this module
+        from vmieval.trainers.paper_loop import train_paper
+
+        return train_paper(config, path, resume=resume, force=force, callback=callback)
     path = Path(path)
     resuming = resume and path.exists()
     check_writable(path, force=force or resuming)

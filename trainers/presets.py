@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,16 +32,20 @@ from vmieval.spec import LatentBlock, ModelSpec, parse_target
 Objective = Literal["elbo", "mi"]
 EntropyMode = Literal["prior", "aggregate"]
 Device = Literal["auto", "cpu", "cuda"]
+Loss = Literal["nats", "paper"]
 
 OBJECTIVES = ("elbo", "mi")
 ENTROPY_MODES = ("prior", "aggregate")
 DEVICES = ("auto", "cpu", "cuda")
-ARCHITECTURES = ("mlp", "conv")
+LOSSES = ("nats", "paper")
+ARCHITECTURES = ("mlp", "conv", "paper-conv")
+Q_ARCHITECTURES = ("mlp", "conv", "paper")
 
 # Architecture configs a preset uses when `--architecture` switches away from the preset's own.
 DEFAULT_ARCH_CONFIGS: dict[str, dict[str, Any]] = {
     "mlp": {"hidden": [512, 256]},
     "conv": {"channels": [64, 128], "fc": 512},
+    "paper-conv": {"channels": [64, 128], "fc": 512, "decoder_channels": 64},
 }
 
 
@@ -57,6 +62,13 @@ class TrainConfig:
     what it cannot carry, e.g. digit identity, has to go through c); recorded ELBOs stay at beta 1.
     With `beta_z_anneal_epochs` > 0 the weight falls linearly from `beta_z` to 1 over that many epochs
     (per step): the categorical block settles first, then the Gaussian channel opens.
+
+    `loss="paper"` trains with the VMI-VAE paper's own loss and schedule (`paper_objective.py`,
+    `paper_loop.py`): pixels in [-1, 1], mean MSE + `kl_weight`·KL + `lam`·sum_p w_p·CE_p (w_p from
+    `mi_part_weights`, one per target part; empty: all 1), for `iterations` batches (epochs unused),
+    held-out metrics every `eval_every` iterations and a checkpoint every `checkpoint_every` (a
+    multiple of it). `mi_on_prior` also scores Q on decoded prior codes (the paper's Gaussian model);
+    `eval_train_images` is how many training images the majority-vote accuracy curve uses.
     """
 
     preset: str
@@ -84,6 +96,14 @@ class TrainConfig:
     device: Device = "auto"
     limit: int | None = None
     heldout: int = 1000
+    loss: Loss = "nats"
+    kl_weight: float = 0.005
+    mi_part_weights: tuple[float, ...] = ()
+    mi_on_prior: bool = False
+    iterations: int | None = None
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    eval_train_images: int = 10000
 
     def __post_init__(self) -> None:
         self.validate()
@@ -96,8 +116,10 @@ class TrainConfig:
             raise UsageError(f"unknown entropy {self.entropy!r}; choose prior or aggregate")
         if self.device not in DEVICES:
             raise UsageError(f"unknown device {self.device!r}; choose auto, cpu or cuda")
-        if self.architecture not in ARCHITECTURES or self.q_architecture not in ARCHITECTURES:
+        if self.architecture not in ARCHITECTURES:
             raise UsageError(f"architecture must be one of {', '.join(ARCHITECTURES)}")
+        if self.q_architecture not in Q_ARCHITECTURES:
+            raise UsageError(f"Q architecture must be one of {', '.join(Q_ARCHITECTURES)}")
         if self.objective == "elbo" and self.lam != 0:
             raise UsageError("--lam applies only to --objective mi (the ELBO model has lambda = 0)")
         if self.lam < 0:
@@ -115,12 +137,39 @@ class TrainConfig:
             raise UsageError("temperatures must satisfy 0 < end <= start")
         if self.limit is not None and self.limit < 1:
             raise UsageError(f"limit must be at least 1 image, got {self.limit}")
-        parse_target(self.mi_target, self.spec())
+        target = parse_target(self.mi_target, self.spec())
+        self._validate_loss(len(target.parts))
+
+    def _validate_loss(self, n_parts: int) -> None:
+        if self.loss not in LOSSES:
+            raise UsageError(f"unknown loss {self.loss!r}; choose nats or paper")
+        if self.loss == "nats":
+            if self.iterations is not None or self.mi_part_weights or self.mi_on_prior:
+                raise UsageError("iterations, mi_part_weights and mi_on_prior apply only to the paper loss")
+            return
+        if self.iterations is None or self.iterations < 1:
+            raise UsageError(f"the paper loss trains for a number of iterations (at least 1), got {self.iterations}")
+        if not self.kl_weight > 0:
+            raise UsageError(f"kl_weight must be positive, got {self.kl_weight}")
+        if self.mi_part_weights and (len(self.mi_part_weights) != n_parts or min(self.mi_part_weights) < 0):
+            raise UsageError(f"mi_part_weights needs {n_parts} non-negative weights (one per MI target part)")
+        for name, value in (("eval_every", self.eval_every), ("eval_train_images", self.eval_train_images)):
+            if value < 1:
+                raise UsageError(f"{name} must be at least 1, got {value}")
+        if self.checkpoint_every < 1 or self.checkpoint_every % self.eval_every:
+            raise UsageError(f"checkpoint_every ({self.checkpoint_every}) must be a multiple of eval_every")
 
     def spec(self) -> ModelSpec:
-        """The model spec: 1x28x28 images in [0, 1], Bernoulli likelihood, the preset's blocks."""
+        """The model spec: 1x28x28 images and the preset's blocks; Bernoulli on [0, 1] pixels, or for the
+        paper loss a Gaussian on [-1, 1] whose scale makes the paper's loss an exact multiple of -ELBO:
+        mean-MSE + kl_w·KL = kl_w·(sum (x - x_hat)² / (2 s²) + KL) with s² = kl_w·P/2 (P pixels), so
+        s = 1.4 for kl_w = 0.005 and 784 pixels (variance 0.49 on [0, 1] pixels)."""
         blocks = tuple(LatentBlock(kind, name, int(size)) for kind, name, size in self.blocks)  # type: ignore[arg-type]
-        return ModelSpec((1, 28, 28), blocks, likelihood="bernoulli")
+        shape = (1, 28, 28)
+        if self.loss == "paper":
+            scale = math.sqrt(self.kl_weight * math.prod(shape) / 2.0)
+            return ModelSpec(shape, blocks, likelihood="gaussian", value_range=(-1.0, 1.0), likelihood_scale=scale)
+        return ModelSpec(shape, blocks, likelihood="bernoulli")
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -134,6 +183,8 @@ class TrainConfig:
             raise UsageError(f"training config has unknown keys {unknown}")
         values = dict(raw)
         values["blocks"] = tuple((str(k), str(n), int(s)) for k, n, s in raw["blocks"])
+        if "mi_part_weights" in values:
+            values["mi_part_weights"] = tuple(float(w) for w in values["mi_part_weights"])
         return cls(**values)
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -155,7 +206,47 @@ def _make_presets() -> dict[str, TrainConfig]:
         for setting, blocks, target, lam in (("gauss32", GAUSS32, "z[0:2]", 1.0), ("joint", JOINT, "c", 5.0)):
             name = f"{prefix}-{setting}"
             presets[name] = TrainConfig(preset=name, dataset=dataset, blocks=blocks, mi_target=target, lam=lam)
+        for setting, changes in _paper_settings(prefix).items():
+            name = f"{prefix}-{setting}-paper"
+            presets[name] = TrainConfig(preset=name, dataset=dataset, **{**PAPER_COMMON, **changes})
     return presets
+
+
+# The paper's protocol (../shared/PAPER-PROTOCOL.md; read from the public code, aserdega/VMI-VAE 60de555):
+# conv + batch-norm nets, mean-MSE on [-1, 1] with kl_w 0.005, Adam 1e-4 (default betas) for both networks,
+# batch 124 with drop_last, tau = 1 throughout, 150,000 iterations, seed 1, PyTorch's default
+# (Kaiming-uniform) initialisation: the public code's `init: kaiming` setting is never applied.
+PAPER_COMMON: dict[str, Any] = {
+    "architecture": "paper-conv",
+    "arch_config": dict(DEFAULT_ARCH_CONFIGS["paper-conv"]),
+    "q_architecture": "paper",
+    "q_hidden": 128,
+    "loss": "paper",
+    "kl_weight": 0.005,
+    "entropy": "prior",
+    "batch_size": 124,
+    "lr": 1e-4,
+    "q_lr": 1e-4,
+    "temperature_start": 1.0,
+    "temperature_end": 1.0,
+    "iterations": 150_000,
+    "seed": 1,
+    "heldout": 10_000,
+}
+
+
+def _paper_settings(prefix: str) -> dict[str, dict[str, Any]]:
+    """Per dataset, the paper's configs: MNIST joint (mnistcat.yaml) puts MI on c with weight 0.01 and on
+    z[0:2] with 0.0005; Fashion (fsmnistcat.yaml) on c alone with 0.0005. The Gaussian model (mnist.yaml,
+    MNIST only in the paper; Fashion reuses it) puts MI on z[0:2] with 0.0005 and also scores Q on
+    decoded prior codes."""
+    joint = {"mi_target": "c", "lam": 0.0005} if prefix == "fashion" else {
+        "mi_target": "c,z[0:2]", "lam": 0.01, "mi_part_weights": (1.0, 0.05)
+    }  # fmt: skip
+    return {
+        "joint": {"blocks": JOINT, **joint},
+        "gauss32": {"blocks": GAUSS32, "mi_target": "z[0:2]", "lam": 0.0005, "mi_on_prior": True},
+    }
 
 
 PRESETS: dict[str, TrainConfig] = _make_presets()

@@ -19,7 +19,7 @@ from torch import nn
 from vmieval.distributions import gaussian_log_density
 from vmieval.spec import ModelSpec, Target
 
-QArchitecture = Literal["mlp", "conv"]
+QArchitecture = Literal["mlp", "conv", "paper"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,21 @@ class QNetwork(nn.Module):
                 nn.Linear(64 * math.ceil(h / 4) * math.ceil(w / 4), hidden),
                 nn.LeakyReLU(0.2),
             )
+        elif architecture == "paper":
+            # The VMI-VAE paper's CatQNet: two 4x4/2 convs and a full-size conv (H/4 x W/4 -> 1x1), each
+            # with batch norm; its final 1x1 conv is `head` below (a 1x1 conv on 1x1 maps is a Linear).
+            self.body = nn.Sequential(
+                nn.Conv2d(c, 64, 4, 2, 1),
+                nn.BatchNorm2d(64),
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(64, 128, 4, 2, 1),
+                nn.BatchNorm2d(128),
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(128, hidden, (h // 4, w // 4)),
+                nn.BatchNorm2d(hidden),
+                nn.LeakyReLU(0.2),
+                nn.Flatten(),
+            )
         else:
             raise ValueError(f"unknown Q architecture {architecture!r}")
         self.head = nn.Linear(hidden, out)
@@ -89,14 +104,21 @@ class QNetwork(nn.Module):
         targets give the cross-entropy against the relaxed sample, as in training).
         """
         total = torch.zeros(x.shape[0], device=x.device)
+        for part_log_q in self.log_likelihood_parts(x, targets):
+            total = total + part_log_q
+        return total
+
+    def log_likelihood_parts(self, x: torch.Tensor, targets: list[torch.Tensor]) -> list[torch.Tensor]:
+        """log Q(target part | x) per row, [B] per part (for objectives that weigh parts differently)."""
+        parts: list[torch.Tensor] = []
         for part, out, target in zip(self.parts, self(x), targets, strict=True):
             if part.kind == "categorical":
                 log_q = F.log_softmax(out, dim=1)
                 if target.dim() == 1:
-                    total = total + log_q.gather(1, target.long().unsqueeze(1)).squeeze(1)
+                    parts.append(log_q.gather(1, target.long().unsqueeze(1)).squeeze(1))
                 else:
-                    total = total + (target * log_q).sum(dim=1)
+                    parts.append((target * log_q).sum(dim=1))
             else:
                 mean, logvar = out[:, : part.size], out[:, part.size :].clamp(-10.0, 10.0)
-                total = total + gaussian_log_density(target, mean, logvar).sum(dim=1)
-        return total
+                parts.append(gaussian_log_density(target, mean, logvar).sum(dim=1))
+        return parts
