@@ -20,7 +20,20 @@ from typing import Any, Literal
 
 from vmieval.errors import CheckpointError, UsageError
 
+MAX_OBSERVATION_VALUES = 1 << 24  # C x H x W of one image: 4096 x 4096 grey, or 2364 x 2364 RGB
+MIN_LIKELIHOOD_SCALE = 1e-6  # 1 / scale**2 must stay finite in float32
+
 BlockKind = Literal["gaussian", "categorical"]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 Likelihood = Literal["bernoulli", "gaussian"]
 
 
@@ -99,15 +112,21 @@ class ModelSpec:
     # -- validation and JSON ---------------------------------------------------------------------
     def validate(self) -> None:
         shape = self.observation_shape
-        if len(shape) != 3 or any(int(s) <= 0 for s in shape):
+        if len(shape) != 3 or not all(_is_int(s) and s > 0 for s in shape):
             raise CheckpointError(f"spec: observation_shape must be (C, H, W) > 0, got {shape}")
+        if math.prod(shape) > MAX_OBSERVATION_VALUES:
+            raise CheckpointError(f"spec: observation_shape {shape} has more than {MAX_OBSERVATION_VALUES:,} values")
         if self.likelihood not in ("bernoulli", "gaussian"):
             raise CheckpointError(f"spec: unknown likelihood {self.likelihood!r}")
         lo, hi = self.value_range
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise CheckpointError(f"spec: value_range must be finite with low < high, got {self.value_range}")
-        if self.likelihood_scale is not None and not (self.likelihood_scale > 0):
-            raise CheckpointError("spec: likelihood_scale must be positive")
+        scale = self.likelihood_scale
+        if scale is not None and not (MIN_LIKELIHOOD_SCALE <= scale <= 1 / MIN_LIKELIHOOD_SCALE):
+            raise CheckpointError(
+                f"spec: likelihood_scale must lie in [{MIN_LIKELIHOOD_SCALE:g}, {1 / MIN_LIKELIHOOD_SCALE:g}], "
+                f"got {scale!r}"
+            )
         if not self.blocks:
             raise CheckpointError("spec: a model needs at least one latent block")
         seen: set[str] = set()
@@ -120,7 +139,7 @@ class ModelSpec:
                 raise CheckpointError(f"spec: duplicate block name {b.name!r}")
             seen.add(b.name)
             min_size = 2 if b.kind == "categorical" else 1
-            if not isinstance(b.size, int) or b.size < min_size or b.size > 4096:
+            if not _is_int(b.size) or b.size < min_size or b.size > 4096:
                 raise CheckpointError(f"spec: block {b.name!r} has invalid size {b.size!r}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,18 +152,36 @@ class ModelSpec:
         """Build a spec from untrusted JSON; any malformed field becomes a CheckpointError."""
         if not isinstance(d, dict):
             raise CheckpointError("spec: expected a JSON object")
+        # Strict types: a size of 16.7 or "16" is refused, not truncated or converted.
+        blocks_raw, shape = d.get("blocks"), d.get("observation_shape")
+        if not isinstance(blocks_raw, list | tuple) or not all(isinstance(b, dict) for b in blocks_raw):
+            raise CheckpointError("spec: blocks must be a list of objects")
+        if not isinstance(shape, list | tuple) or len(shape) != 3 or not all(_is_int(s) for s in shape):
+            raise CheckpointError(f"spec: observation_shape must be three integers (C, H, W), got {shape!r}"[:200])
+        for b in blocks_raw:
+            if not (isinstance(b.get("kind"), str) and isinstance(b.get("name"), str) and _is_int(b.get("size"))):
+                raise CheckpointError(f"spec: a block needs a kind, a name and an integer size, got {b!r}"[:200])
+        value_range = d.get("value_range", (0.0, 1.0))
+        if not isinstance(value_range, list | tuple) or len(value_range) != 2 or not all(map(_is_number, value_range)):
+            raise CheckpointError(f"spec: value_range must be two numbers, got {value_range!r}"[:200])
+        scale = d.get("likelihood_scale")
+        class_names = d.get("class_names", ())
+        if scale is not None and not _is_number(scale):
+            raise CheckpointError(f"spec: likelihood_scale must be a number, got {scale!r}"[:200])
+        if not isinstance(d.get("likelihood", "bernoulli"), str):
+            raise CheckpointError("spec: likelihood must be a string")
+        if not isinstance(class_names, list | tuple) or not all(isinstance(c, str) for c in class_names):
+            raise CheckpointError("spec: class_names must be a list of strings")
         try:
-            blocks = tuple(LatentBlock(kind=b["kind"], name=str(b["name"]), size=int(b["size"])) for b in d["blocks"])
-            scale = d.get("likelihood_scale")
             return cls(
-                observation_shape=tuple(int(s) for s in d["observation_shape"]),  # type: ignore[arg-type]
-                blocks=blocks,
+                observation_shape=tuple(shape),  # type: ignore[arg-type]
+                blocks=tuple(LatentBlock(kind=b["kind"], name=b["name"], size=b["size"]) for b in blocks_raw),
                 likelihood=d.get("likelihood", "bernoulli"),
-                value_range=tuple(float(v) for v in d.get("value_range", (0.0, 1.0))),  # type: ignore[arg-type]
+                value_range=tuple(float(v) for v in value_range),  # type: ignore[arg-type]
                 likelihood_scale=None if scale is None else float(scale),
-                class_names=tuple(str(c) for c in d.get("class_names", ())),
+                class_names=tuple(class_names),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise CheckpointError(f"spec: malformed field ({type(exc).__name__}: {exc})") from None
 
 

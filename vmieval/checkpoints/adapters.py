@@ -14,8 +14,8 @@ when there are several discrete latents), in that order.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ import torch
 
 from vmieval.architectures.jointvae import JointVAEConfig
 from vmieval.architectures.registry import build_architecture
-from vmieval.checkpoints.validate import check_forward, check_tensors, load_strict, sha256_of
+from vmieval.checkpoints.metadata import check_training_record, is_int, parse_json
+from vmieval.checkpoints.validate import build_checked, check_forward, sha256_of
 from vmieval.errors import CheckpointError
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import LatentBlock, ModelSpec, categorical, gaussian
@@ -32,8 +33,8 @@ JOINTVAE = "jointvae"
 SPEC_FILE_NAME = "specs.json"
 MAX_SPEC_BYTES = 1 << 20  # a JointVAE specs.json is a few hundred bytes; refuse anything huge
 _JOINTVAE_KEYS = ("img_to_features.0.weight", "features_to_hidden.0.weight", "latent_to_features.0.weight")
-_CONV_KEY = re.compile(r"^img_to_features\.(\d+)\.weight$")
-_ALPHA_KEY = re.compile(r"^fc_alphas\.(\d+)\.weight$")
+_CONV_KEY = re.compile(r"^img_to_features\.(\d{1,4})\.weight$")
+_ALPHA_KEY = re.compile(r"^fc_alphas\.(\d{1,4})\.weight$")
 _SIDE_BY_CONVS = {3: 32, 4: 64}  # JointVAE adds one stride-2 conv for 64x64 inputs
 
 
@@ -49,11 +50,10 @@ def read_spec_file(path: Path) -> dict[str, Any]:
     try:
         if path.stat().st_size > MAX_SPEC_BYTES:
             raise CheckpointError(f"{path}: spec file is larger than {MAX_SPEC_BYTES} bytes; not a spec")
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: cannot read spec file ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: spec file is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        text = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read spec file ({exc.strerror or exc})") from None
+    raw = parse_json(text, str(path), "spec file", names=False)
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path}: spec file should hold a JSON object")
     return raw
@@ -84,15 +84,32 @@ def _settings_beside(path: Path, spec_file: str | Path | None) -> tuple[dict[str
     return None, None
 
 
-def _shape(state: dict[str, Any], key: str, where: str) -> tuple[int, ...]:
-    if key not in state:
+def _shape(state: dict[str, Any], key: str, where: str, ndim: int = 2) -> tuple[int, ...]:
+    if not isinstance(state.get(key), torch.Tensor):
         raise CheckpointError(f"{where}: not a JointVAE state dict (no tensor {key!r})")
+    if state[key].dim() < ndim:
+        raise CheckpointError(f"{where}: tensor {key!r} has {state[key].dim()} dims; not a JointVAE weight")
     return tuple(state[key].shape)
 
 
+def _latent_spec(settings: dict[str, Any], where: str) -> tuple[int, list[int]]:
+    """specs.json's latent_spec as (cont, disc), strictly: integers, not 10.9, "10" or 1e999."""
+    latent = settings["latent_spec"]
+    cont, disc = latent.get("cont", 0), latent.get("disc", [])
+    cont = 0 if cont is None else cont
+    disc = [] if disc is None else disc
+    if not is_int(cont) or not 0 <= cont <= 4096:
+        raise CheckpointError(f"{where}: specs.json latent_spec.cont must be an integer in 0..4096, got {cont!r}"[:200])
+    if not isinstance(disc, list) or not all(is_int(k) and 2 <= k <= 4096 for k in disc):
+        raise CheckpointError(f"{where}: specs.json latent_spec.disc must be a list of integers in 2..4096"[:200])
+    return cont, disc
+
+
 def jointvae_spec(state: dict[str, Any], settings: dict[str, Any] | None, where: str) -> tuple[ModelSpec, Any]:
-    """Infer (spec, JointVAEConfig) from the tensors' shapes; cross-check a specs.json's latent_spec."""
-    check_tensors(state, where)
+    """Infer (spec, JointVAEConfig) from the tensors' shapes (nothing else is read); cross-check a
+    specs.json's latent_spec."""
+    if not all(isinstance(k, str) for k in state):
+        raise CheckpointError(f"{where}: a state dict's keys are tensor names; this one has other keys")
     channels = _shape(state, "img_to_features.0.weight", where)[1]
     convs = sum(1 for k in state if _CONV_KEY.match(k))
     if convs not in _SIDE_BY_CONVS:
@@ -105,8 +122,7 @@ def jointvae_spec(state: dict[str, Any], settings: dict[str, Any] | None, where:
     if settings is not None:
         if not is_jointvae_settings(settings):
             raise CheckpointError(f"{where}: the spec file is not JointVAE's (no latent_spec with cont/disc)")
-        latent = settings["latent_spec"]
-        said = (int(latent.get("cont", 0) or 0), [int(k) for k in latent.get("disc", []) or []])
+        said = _latent_spec(settings, where)
         if said != (cont, disc):
             raise CheckpointError(
                 f"{where}: specs.json says cont={said[0]}, disc={said[1]} but the weights have "
@@ -121,12 +137,15 @@ def jointvae_spec(state: dict[str, Any], settings: dict[str, Any] | None, where:
     return spec, JointVAEConfig(hidden=hidden)
 
 
-def _jointvae_metadata(spec: ModelSpec, config: Any, settings: dict[str, Any] | None, spec_path: Path | None) -> dict:
+def _jointvae_metadata(
+    spec: ModelSpec, config: Any, settings: dict[str, Any] | None, spec_path: Path | None, where: str
+) -> dict:
     settings = settings or {}
     training = {
         "objective": "JointVAE capacity-controlled ELBO (Dupont 2018)",
         **{k: settings[k] for k in ("dataset", "experiment_name", "epochs", "batch_size", "lr") if k in settings},
     }
+    check_training_record(training, where)
     return {
         "format": JOINTVAE,
         "architecture": {"name": JOINTVAE, "config": dataclasses.asdict(config)},
@@ -155,10 +174,9 @@ def load_adapter(payload: Any, path: Path, format: str, device: str, spec_file: 
     settings, spec_path = _detect(payload, path, format, spec_file)
     where = str(path)
     spec, config = jointvae_spec(payload, settings, where)
-    module = build_architecture(JOINTVAE, config, spec)
-    load_strict(module, payload, where, "JointVAE")
+    meta = _jointvae_metadata(spec, config, settings, spec_path, where)
+    module = build_checked(partial(build_architecture, JOINTVAE, config, spec), payload, where, "JointVAE")
     check_forward(module.encode, module.decode, spec, where)
-    meta = _jointvae_metadata(spec, config, settings, spec_path)
     info = CheckpointInfo(where, JOINTVAE, sha256_of(path), JOINTVAE, meta)
     return FrozenVAE.from_module(module, spec, info, device=device)
 
@@ -171,7 +189,7 @@ def describe_adapter(payload: Any, path: Path) -> dict[str, Any]:
     tensors = [v for v in payload.values() if isinstance(v, torch.Tensor)]
     return {
         "format": JOINTVAE,
-        "metadata": _jointvae_metadata(spec, config, settings, spec_path),
+        "metadata": _jointvae_metadata(spec, config, settings, spec_path, str(path)),
         "tensors": len(tensors),
         "parameters": sum(int(t.numel()) for t in tensors),
     }

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import re
 import zipfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 import torch
 
+from vmieval.checkpoints.metadata import check_version, parse_json
 from vmieval.checkpoints.validate import check_forward, sha256_of
 from vmieval.errors import CheckpointError, TrustRequired
 from vmieval.frozen import CheckpointInfo, FrozenVAE
@@ -63,20 +63,15 @@ def _parse_metadata(zf: zipfile.ZipFile, where: str) -> dict[str, Any]:
     if info.file_size > MAX_METADATA_BYTES:
         raise CheckpointError(f"{where}: {METADATA_MEMBER} is {info.file_size} bytes, too large to be metadata")
     try:
-        meta = json.loads(zf.read(info).decode("utf-8"))
-    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError) as exc:
+        text = zf.read(info)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise CheckpointError(f"{where}: cannot read {METADATA_MEMBER} (truncated or corrupt: {exc})") from None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{where}: {METADATA_MEMBER} is not valid JSON ({exc.msg})") from None
+    meta = parse_json(text, where, METADATA_MEMBER, names=False)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{where}: {METADATA_MEMBER} does not describe a {FORMAT} archive")
-    version = meta.get("schema_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise CheckpointError(f"{where}: {METADATA_MEMBER} has no valid schema_version")
-    if version > SCHEMA_VERSION:
-        raise CheckpointError(
-            f"{where}: schema version {version} is newer than this vmieval understands ({SCHEMA_VERSION}); upgrade"
-        )
+    check_version(meta.get("schema_version"), SCHEMA_VERSION, where)
+    if not isinstance(meta.get("training", {}), dict):
+        raise CheckpointError(f"{where}: {METADATA_MEMBER} has a training entry that is not an object")
     try:
         ModelSpec.from_dict(meta.get("spec"))  # validates without building anything
     except CheckpointError as exc:

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from vmieval.checkpoints.bounds import check_layouts, check_legacy_checkpoint, check_zip_checkpoint
 from vmieval.checkpoints.native import is_native, load_native, parse_metadata
 from vmieval.choices import CHECKPOINT_FORMATS
 from vmieval.errors import CheckpointError
@@ -20,11 +21,15 @@ FORMATS = CHECKPOINT_FORMATS  # defined torch-free, for the CLI
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, expected a checkpoint file")
-    if path.stat().st_size == 0:
+    try:
+        if not path.exists():
+            raise CheckpointError(f"{path}: no such file")
+        if path.is_dir():
+            raise CheckpointError(f"{path}: is a directory, expected a checkpoint file")
+        size = path.stat().st_size
+    except OSError as exc:  # a name too long, a loop of links, a permission denied on the way
+        raise CheckpointError(f"{str(path)[:200]}: cannot read ({exc.strerror or exc})") from None
+    if size == 0:
         raise CheckpointError(f"{path}: file is empty (an interrupted copy or download?); copy it again")
 
 
@@ -34,7 +39,8 @@ _UNSUPPORTED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
 
 def _check_container(path: Path) -> None:
-    """Refuse, from the first bytes and the zip directory, files torch.save cannot have written.
+    """Refuse, from the first bytes and the zip directory, files torch.save cannot have written, then
+    bound what the rest may cost (`bounds`: declared sizes, pickle globals, storage sizes).
 
     This runs before `torch.load` so that text, random bytes, plain pickles and truncated archives get a
     message naming what they are, instead of whatever the unpickler trips over first.
@@ -49,8 +55,10 @@ def _check_container(path: Path) -> None:
                 raise CheckpointError(
                     f"{path}: a zip archive but neither a PyTorch checkpoint nor a `vmieval export` archive"
                 )
+        check_zip_checkpoint(path)
         return
     if head == _LEGACY_MAGIC:
+        check_legacy_checkpoint(path)
         return
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         raise CheckpointError(
@@ -77,7 +85,7 @@ def read_payload(path: str | Path) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. pickle-protocol notices: one line on stderr, not three
-            return torch.load(path, map_location="cpu", weights_only=True)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         first = text.strip().splitlines()[0] if text.strip() else "unpickling refused"
@@ -89,11 +97,14 @@ def read_payload(path: str | Path) -> Any:
                 f"save a state dict, or use `vmieval export`"
             ) from None
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first[:200]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, AttributeError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, AttributeError, TypeError,
+            IndexError, OverflowError, MemoryError) as exc:  # fmt: skip
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint (truncated or corrupt: {first[:200]})"
         ) from None
+    check_layouts(payload, str(path))
+    return payload
 
 
 def sniff_format(path: str | Path) -> str:
@@ -105,7 +116,7 @@ def sniff_format(path: str | Path) -> str:
             with zipfile.ZipFile(path) as zf:
                 if any(n == "vmieval.json" or n.endswith("/vmieval.json") for n in zf.namelist()):
                     return "exported"
-        except zipfile.BadZipFile:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
             pass
     return "torch"
 
@@ -148,7 +159,9 @@ def describe_checkpoint(path: str | Path) -> dict[str, Any]:
     payload = read_payload(path)
     if is_native(payload):
         meta = parse_metadata(payload, str(path))
-        state = payload.get("state_dict") or {}
+        state = payload.get("state_dict")
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path}: native checkpoint has no state dict")
         n_params = sum(int(v.numel()) for v in state.values() if isinstance(v, torch.Tensor))
         return {"format": "native", "metadata": meta, "tensors": len(state), "parameters": n_params}
     from vmieval.checkpoints.adapters import describe_adapter

@@ -3,7 +3,8 @@
 Layout of the file (written by `torch.save`, read only with `weights_only=True`):
     {"vmieval_format": "vmieval-native", "metadata": "<json>", "state_dict": {name: tensor}}
 Metadata keys: format, schema_version, architecture {name, config}, spec, training (free-form
-record: history, seeds, settings), vmieval_version, torch_version.
+record: history, seeds, settings), tensors_sha256 (absent in files written before it existed),
+vmieval_version, torch_version.
 Because the architecture is rebuilt from the registry and the tensors are loaded strictly, a
 native file can carry no code, and a file whose tensors disagree with its metadata is refused.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,8 @@ from torch import nn
 
 from vmieval.architectures.registry import build_architecture, config_from_dict
 from vmieval.atomic import atomic_write
-from vmieval.checkpoints.validate import check_forward, check_tensors, load_strict, sha256_of
+from vmieval.checkpoints.metadata import check_training_record, check_version, parse_json
+from vmieval.checkpoints.validate import build_checked, check_forward, sha256_of, state_digest
 from vmieval.errors import CheckpointError
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import ModelSpec
@@ -58,6 +61,7 @@ def save_native(
     """Write a native checkpoint atomically (temporary file, then rename)."""
     metadata = native_metadata(architecture, config, spec, training)
     state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+    metadata["tensors_sha256"] = state_digest(state)
     payload = {"vmieval_format": FORMAT, "metadata": json.dumps(metadata), "state_dict": state}
     return atomic_write(path, lambda tmp: torch.save(payload, tmp), force=force)
 
@@ -67,23 +71,24 @@ def is_native(payload: Any) -> bool:
 
 
 def parse_metadata(payload: dict, where: str) -> dict[str, Any]:
+    """The metadata JSON, checked so that `inspect` and the report can read every field they show."""
     raw = payload.get("metadata")
     if not isinstance(raw, str):
         raise CheckpointError(f"{where}: native checkpoint has no metadata string")
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{where}: metadata is not valid JSON ({exc.msg})") from None
+    meta = parse_json(raw, where)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{where}: metadata does not describe a {FORMAT} checkpoint")
-    version = meta.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise CheckpointError(
-            f"{where}: schema version {version!r} is newer than this vmieval understands ({SCHEMA_VERSION}); upgrade"
-        )
+    check_version(meta.get("schema_version"), SCHEMA_VERSION, where)
     arch = meta.get("architecture")
     if not isinstance(arch, dict) or not isinstance(arch.get("name"), str):
         raise CheckpointError(f"{where}: metadata names no architecture")
+    if not isinstance(arch.get("config", {}), dict):
+        raise CheckpointError(f"{where}: the architecture's config is not an object")
+    try:
+        ModelSpec.from_dict(meta.get("spec"))
+    except CheckpointError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
+    meta["training"] = check_training_record(meta.get("training"), where)
     return meta
 
 
@@ -95,11 +100,8 @@ def load_native(payload: dict, path: str | Path, device: str = "cpu") -> FrozenV
     name = meta["architecture"]["name"]
     config = config_from_dict(name, meta["architecture"].get("config", {}))
     state = payload.get("state_dict")
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{where}: native checkpoint has no state dict")
-    check_tensors(state, where)
-    module = build_architecture(name, config, spec)
-    load_strict(module, state, where, repr(name))
+    build = partial(build_architecture, name, config, spec)
+    module = build_checked(build, state, where, repr(name), meta.get("tensors_sha256"))
     check_forward(module.encode, module.decode, spec, where)
     info = CheckpointInfo(str(path), FORMAT, sha256_of(path), name, meta)
     return FrozenVAE.from_module(module, spec, info, device=device)
