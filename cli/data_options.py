@@ -9,15 +9,17 @@ model's spec in the library (vmieval.data.fit), and any adaptation is said on st
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from vmieval.cli.console import stderr
 
-from vmieval.data import DATASETS, SPLITS, Fit, ImageData, canonical_name, open_dataset
-from vmieval.data.fit import check_side
+from vmieval.choices import DATASETS, SPLITS
 from vmieval.errors import UsageError
-from vmieval.frozen import FrozenVAE
+
+if TYPE_CHECKING:  # the data modules import torch: imported where used, so --help stays instant
+    from vmieval.data import ImageData
+    from vmieval.frozen import FrozenVAE
 
 DEFAULT_DATASET = "mnist"
 _META = "vmieval.data_options"  # click ctx.meta key for the options commands do not take as arguments
@@ -59,6 +61,8 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def dataset_for(models: list[FrozenVAE], requested: str | None) -> str:
     """--data, else the dataset the checkpoints record (mapped to our name), else mnist."""
+    from vmieval.data import canonical_name
+
     if requested is not None:
         return requested
     recorded = {str(m.training_record["dataset"]) for m in models if m.training_record.get("dataset")}
@@ -86,6 +90,9 @@ def load_for_models(
     limit: int | None,
 ) -> ImageData:
     """The split the options name, fitted to the first model's spec (size from --image-size if given)."""
+    from vmieval.data import Fit, open_dataset
+    from vmieval.data.fit import check_side
+
     extra = click.get_current_context(silent=True)
     meta = extra.meta.get(_META, {}) if extra is not None else {}
     spec = models[0].spec

@@ -2,9 +2,11 @@
 folder of images is unlabelled.
 
 Files are found and classes numbered by torchvision (`ImageFolder.find_classes` / `make_dataset`, in
-sorted order, with its list of image extensions) and decoded by `torchvision.io.decode_image`, never by
-hand. The colour mode is the first image's: a grey first image (with or without alpha) decodes every
-image as one grey channel, anything else as RGB (alpha dropped), so one folder yields one channel count.
+sorted order, with its list of image extensions) and decoded by PIL, as torchvision's own ImageFolder
+loader does (torchvision.io's decoders are deprecated since 0.29), never by hand; PIL's decompression-bomb
+limit stands. The colour mode is the first image's: a grey first image (with or without alpha) decodes
+every image as one grey channel, anything else as RGB (alpha dropped), so one folder yields one channel
+count.
 Images may differ in size; they are resized to the model's size in `fit.py` with everything else.
 """
 
@@ -14,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
-from torchvision.io import ImageReadMode, decode_image
 
 from vmieval.data.dataset import FileRecord, RawBatch, Source, folder_record
 from vmieval.errors import DataError
@@ -25,16 +27,19 @@ def _is_image(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(IMG_EXTENSIONS)
 
 
-def _decode(path: Path, mode: ImageReadMode) -> torch.Tensor:
-    """uint8 [C, H, W]; an unreadable or empty image is the user's file, so a DataError naming it."""
+def decode(path: Path, mode: str | None) -> torch.Tensor:
+    """uint8 [C, H, W] in PIL `mode` ("L" or "RGB"; None: as stored); a bad file is a DataError naming it."""
     try:
-        image = decode_image(str(path), mode=mode)
-    except (RuntimeError, OSError, ValueError) as exc:
+        with Image.open(path) as image:
+            pixels = np.asarray(image if mode is None else image.convert(mode))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         message = " ".join(str(exc).split())[:200]
         raise DataError(f"cannot decode image {path}: {message}") from None
-    if image.shape[-1] == 0 or image.shape[-2] == 0:
-        raise DataError(f"{path}: a {image.shape[-2]}x{image.shape[-1]} image holds nothing")
-    return image
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.shape[0] == 0 or pixels.shape[1] == 0:
+        raise DataError(f"{path}: a {pixels.shape[0]}x{pixels.shape[1]} image holds nothing")
+    return torch.from_numpy(pixels.transpose(2, 0, 1).copy())  # PIL's buffer is read-only
 
 
 class FolderSource(Source):
@@ -71,9 +76,9 @@ class FolderSource(Source):
             )
         self._labels = labels
         self.labelled = labels is not None
-        first = _decode(self._files[0], ImageReadMode.UNCHANGED)
-        self._mode = ImageReadMode.GRAY if first.shape[0] in (1, 2) else ImageReadMode.RGB
-        self.shape = tuple(_decode(self._files[0], self._mode).shape)  # type: ignore[assignment]
+        first = decode(self._files[0], None)
+        self._mode = "L" if first.shape[0] in (1, 2) else "RGB"
+        self.shape = tuple(decode(self._files[0], self._mode).shape)  # type: ignore[assignment]
         kind = f"{len(self.classes)} classes" if self.classes else "unlabelled"
         self.description = f"{self.root} ({len(self._files)} images, {kind})"
 
@@ -81,7 +86,7 @@ class FolderSource(Source):
         return len(self._files)
 
     def read(self, indices: np.ndarray) -> RawBatch:
-        images = [_decode(self._files[int(i)], self._mode) for i in indices]
+        images = [decode(self._files[int(i)], self._mode) for i in indices]
         return RawBatch(images, None if self._labels is None else self._labels[indices])
 
     def files(self) -> list[FileRecord]:

@@ -29,10 +29,10 @@ from typing import BinaryIO
 
 import numpy as np
 
+from vmieval.choices import IDX_DATASETS
 from vmieval.data.dataset import FileRecord, RawBatch, Source, file_record
 from vmieval.errors import DataError, UsageError
 
-IDX_DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
 IDX_SPLITS = ("train", "test")
 ENV_VAR = "VMIEVAL_DATA"
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")

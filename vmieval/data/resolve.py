@@ -17,17 +17,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from vmieval.choices import DATASETS, SPLITS
 from vmieval.data.arrays import ArraySource
 from vmieval.data.dataset import Dataset, ImageData, Source
 from vmieval.data.fit import Fit, check_side, convert
 from vmieval.data.hdf5 import HDF5_SUFFIXES, HDF5Source
 from vmieval.data.idx import IDX_DATASETS, IdxSource
-from vmieval.data.torchvision_sets import EMNIST_VARIANTS, TORCHVISION_DATASETS, TorchvisionSource
+from vmieval.data.torchvision_sets import EMNIST_VARIANTS, TorchvisionSource
 from vmieval.errors import DataError, UsageError
 from vmieval.spec import ModelSpec
 
-DATASETS = (*IDX_DATASETS, *TORCHVISION_DATASETS)
-SPLITS = ("train", "test", "valid")
 _ARRAY_SUFFIXES = (".npy", ".npz")
 _KEYED = re.compile(r"^(?P<path>.+?\.(?:npz|h5|hdf5|hdf|he5))(?::(?P<key>[^:]+))?(?::(?P<labels>[^:]+))?$", re.I)
 _ALIASES = {

@@ -13,7 +13,7 @@ unpickles a checkpoint. SVHN's `.mat` files are read with scipy (no pickle).
 
 Per dataset: EMNIST takes a variant (`emnist-letters`; default `balanced`) and, as torchvision returns
 them, its images are transposed relative to the characters' upright orientation. CelebA images
-(178 x 218 RGB) are decoded per batch with `torchvision.io` and resized whole to the model's size (crop
+(178 x 218 RGB) are decoded per batch with PIL and resized whole to the model's size (crop
 them beforehand if the model was trained on crops); its 40 binary attributes are the factors, with
 torchvision's attribute names; it has no labels. SVHN's label 10 is digit 0, as torchvision maps it.
 """
@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vmieval.choices import TORCHVISION_DATASETS
 from vmieval.data.dataset import FileRecord, RawBatch, Source, file_record, folder_record
 from vmieval.data.idx import ENV_VAR, default_cache_dir
 from vmieval.errors import DataError, UsageError
 
-TORCHVISION_DATASETS = ("kmnist", "emnist", "cifar10", "cifar100", "svhn", "celeba")
 EMNIST_VARIANTS = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")
 _SPLITS = {"celeba": ("train", "valid", "test")}
 _LAYOUT = {
@@ -118,9 +118,9 @@ class TorchvisionSource(Source):
 
     def read(self, indices: np.ndarray) -> RawBatch:
         if self._base == "celeba":
-            from torchvision.io import ImageReadMode, decode_image
+            from vmieval.data.folder import decode
 
-            images = torch.stack([decode_image(str(self._files[int(i)]), mode=ImageReadMode.RGB) for i in indices])
+            images = torch.stack([decode(self._files[int(i)], "RGB") for i in indices])
             return RawBatch(images, None, self._factors[indices])
         rows = self._data[indices]
         if rows.ndim == 3:

@@ -1,0 +1,115 @@
+"""The CLI's data options (cli/data_options.py), in-process on a one-line command: which data a checkpoint
+is evaluated on, never guessed silently, and how images are fitted to its spec."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from vmieval.cli.data_options import data_options, dataset_for, load_for_models
+
+from vmieval.data import idx as idx_module
+from vmieval.errors import DataError, UsageError
+from vmieval.spec import ModelSpec, gaussian
+
+
+@dataclass
+class FakeModel:
+    """What load_for_models reads from a FrozenVAE: its spec and training record."""
+
+    spec: ModelSpec
+    training_record: dict[str, Any] = field(default_factory=dict)
+
+
+def model(shape: tuple[int, int, int] = (1, 28, 28), dataset: str | None = None, **spec: Any) -> FakeModel:
+    record = {"dataset": dataset} if dataset else {}
+    return FakeModel(ModelSpec(shape, (gaussian("z", 2),), **spec), record)
+
+
+def run(models: list[FakeModel], args: list[str]) -> tuple[click.testing.Result, dict]:
+    seen: dict = {}
+
+    @click.command()
+    @data_options
+    def command(**options: Any) -> None:
+        data = load_for_models(models, **options)
+        seen.update(data=data)
+
+    result = CliRunner().invoke(command, args)
+    return result, seen
+
+
+@pytest.fixture(autouse=True)
+def isolated_search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(idx_module.ENV_VAR, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(idx_module, "DEBIAN_FASHION_DIR", tmp_path / "debian")
+
+
+def write_idx_split(folder: Path, n: int = 6) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    images = np.arange(n * 28 * 28, dtype=np.uint64).reshape(n, 28, 28) % 251
+    for stem, array in (("t10k-images-idx3-ubyte", images), ("t10k-labels-idx1-ubyte", np.arange(n) % 10)):
+        head = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+        (folder / f"{stem}.gz").write_bytes(gzip.compress(head + array.astype(np.uint8).tobytes()))
+
+
+def test_recorded_foreign_name_is_mapped() -> None:
+    assert dataset_for([model(dataset="fashion_mnist")], None) == "fashion-mnist"
+    assert dataset_for([model(dataset="MNIST")], None) == "mnist"
+    assert dataset_for([model()], None) == "mnist"
+    assert dataset_for([model(dataset="fashion_mnist")], "./x.npz") == "./x.npz"
+
+
+def test_recorded_unknown_name_is_an_error_not_mnist() -> None:
+    with pytest.raises(UsageError, match="'dsprites'"):
+        dataset_for([model(dataset="dsprites")], None)
+
+
+def test_jointvae_style_record_with_only_data_dir(tmp_path: Path) -> None:
+    write_idx_split(tmp_path / "fashion")
+    result, seen = run([model(dataset="fashion_mnist")], ["--data-dir", str(tmp_path / "fashion")])
+    assert result.exit_code == 0, result.output
+    assert seen["data"].name == "fashion-mnist" and len(seen["data"]) == 6
+
+
+def test_data_dir_beside_the_shipped_sample_is_refused(tmp_path: Path) -> None:
+    result, _ = run([model(dataset="sample")], ["--data", "mnist-sample", "--data-dir", str(tmp_path)])
+    assert isinstance(result.exception, UsageError) and "--data-dir" in str(result.exception)
+
+
+def test_file_is_fitted_to_the_spec_and_the_change_is_said(tmp_path: Path) -> None:
+    np.savez(tmp_path / "s.npz", images=np.full((5, 4, 4), 255, np.uint8), factors=np.zeros((5, 2)))
+    result, seen = run([model((3, 8, 8), value_range=(-1.0, 1.0))], ["--data", str(tmp_path / "s.npz")])
+    assert result.exit_code == 0, result.output
+    data = seen["data"]
+    assert data.images.shape == (5, 3, 8, 8) and float(data.images.min()) == pytest.approx(1.0)
+    assert data.labels is None and data.factors.shape == (5, 2) and data.factor_names == ("factor_0", "factor_1")
+    assert "1x4x4 -> 3x8x8" in result.stderr
+
+
+def test_dataset_alias_limit_and_subsample_seed(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.arange(40, dtype=np.uint8)[:, None, None] * np.ones((1, 2, 2), np.uint8))
+    args = ["--dataset", str(tmp_path / "x.npy"), "--image-size", "2", "--limit", "5"]
+    _, first = run([model((1, 2, 2))], args)
+    _, drawn = run([model((1, 2, 2))], [*args, "--subsample-seed", "3"])
+    _, again = run([model((1, 2, 2))], [*args, "--subsample-seed", "3"])
+    assert first["data"].images[:, 0, 0, 0].mul(255).round().tolist() == [0, 1, 2, 3, 4]
+    picked = drawn["data"].images[:, 0, 0, 0]
+    assert picked.tolist() == again["data"].images[:, 0, 0, 0].tolist() and picked.tolist() != [0, 1, 2, 3, 4]
+    assert picked.tolist() == sorted(picked.tolist())
+
+
+def test_grey_flag_allows_rgb_to_grey(tmp_path: Path) -> None:
+    np.save(tmp_path / "rgb.npy", np.zeros((3, 4, 4, 3), np.uint8))
+    refused, _ = run([model((1, 4, 4))], ["--data", str(tmp_path / "rgb.npy")])
+    assert isinstance(refused.exception, DataError) and "--grey" in str(refused.exception)
+    converted, seen = run([model((1, 4, 4))], ["--data", str(tmp_path / "rgb.npy"), "--grey"])
+    assert converted.exit_code == 0 and seen["data"].images.shape == (3, 1, 4, 4)
