@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 import click
+from vmieval.cli.interrupts import install as install_signal_handlers
 
 from vmieval.errors import VmievalError
 
@@ -121,6 +122,7 @@ def cli(debug: bool) -> None:
 
 def main() -> None:
     # Signal handling (SIGTERM / Ctrl-C) is installed here, before any command runs.
+    install_signal_handlers()
     cli(prog_name="vmieval")
 
 
