@@ -1,25 +1,22 @@
-"""Shared rich consoles: tables on stdout, progress and errors on stderr (so `--json` stays clean)."""
+"""Shared rich consoles: tables on stdout, notes and errors on stderr (so `--json` stays clean).
+
+A console whose stream is not a terminal is unlimited in width (`output.UNLIMITED_WIDTH`): a table
+sent to a file or a pipe keeps every column and cell. New code prints through `vmieval.cli.output`.
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from vmieval.cli import output
+from vmieval.cli import progress as _progress
 
-stdout = Console()
-stderr = Console(stderr=True)
+stdout = Console(width=None if sys.stdout.isatty() else output.UNLIMITED_WIDTH)
+stderr = Console(stderr=True, width=None if sys.stderr.isatty() else output.UNLIMITED_WIDTH)
 
 
-def progress() -> Progress:
-    """A progress bar on stderr, disabled when stderr is not a terminal (rich would otherwise print
-    its last frame there, and an error would no longer be the only line a script sees)."""
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=stderr,
-        transient=False,
-        disable=not stderr.is_terminal,
-    )
+def progress() -> Any:
+    """Progress on stderr: live bars on a terminal, plain periodic lines elsewhere (`cli/progress.py`)."""
+    return _progress.progress()

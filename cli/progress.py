@@ -1,9 +1,11 @@
 """Progress on stderr that suits where stderr goes.
 
 A terminal gets rich's live bars. Anything else (nohup, a SLURM log, a CI job, a pipe) gets plain
-lines: one when a step starts or finishes, and one per step every `PLAIN_PERIOD_S` seconds while it
-runs, so a long job is never minutes of silence and a log never fills with redraws. `--quiet` shows
-nothing. Both kinds mark every step finished when the work ends, so no finished step reads 0/1.
+lines once the work has run for `PLAIN_PERIOD_S` seconds: then one when a step starts or finishes,
+and one per running step every `PLAIN_PERIOD_S` seconds, so a long job is never minutes of silence
+and a log never fills with redraws, while a quick command (or one refused at its first step) prints
+only its result or its one-line error. `--quiet` shows nothing. Both kinds mark every step finished
+when the work ends, so no finished step reads 0/1.
 
 The object returned by `progress()` offers the part of `rich.progress.Progress` that commands use:
 `add_task`, `update`, `advance`, `tasks`, and use as a context manager.
@@ -153,6 +155,9 @@ class PlainProgress:
 
     def _print(self, task: PlainTask) -> None:
         now = self.clock()
+        if now - self.start < self.period:  # quiet start: a step finished in it is never reported
+            task.printed_finished = task.finished
+            return
         minutes, seconds = divmod(int(now - self.start), 60)
         count = f"{task.completed:g}/{task.total:g}" if task.total is not None else f"{task.completed:g}"
         status = str(task.fields.get("status") or "")

@@ -13,22 +13,9 @@ from pathlib import Path
 import click
 from vmieval.cli.console import progress, stderr, stdout
 from vmieval.cli.data_options import data_options, load_for_models
-from vmieval.cli.render import report_view
+from vmieval.cli.options import checkpoint_format_option, threads_option
 
-from vmieval.analysis.traversals import TraversalConfig, check_traversal_config
-from vmieval.checkpoints import load_checkpoint
-from vmieval.checkpoints.loader import FORMATS
 from vmieval.errors import UsageError
-from vmieval.results import (
-    ReportConfig,
-    build_report,
-    check_outputs,
-    compare,
-    report_mi_config,
-    to_json,
-    unique_names,
-    write_outputs,
-)
 
 
 def _two_dims(text: str | None) -> tuple[int, int] | None:
@@ -52,7 +39,7 @@ def _default_out(names: list[str]) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout (same keys as report.h5).")
 @data_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw (stored).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True)
+@checkpoint_format_option
 @click.option("--trust", is_flag=True, help="Allow loading exported models (runs their programs).")
 @click.option("--force", is_flag=True, help="Overwrite an existing report in the output folder.")
 @click.option("--no-mi", is_flag=True, help="Skip the MI estimates (the slow part).")
@@ -64,6 +51,7 @@ def _default_out(names: list[str]) -> Path:
     metavar="A,B",
     help="The two Gaussian dims of the grid traversal (paper Fig 2). Default: the two highest-KL dims.",
 )
+@threads_option
 def report_command(
     checkpoints: tuple[str, ...],
     compare_mode: bool,
@@ -84,6 +72,21 @@ def report_command(
     traverse_dims: str | None,
 ) -> None:
     """Report on CHECKPOINT: MI bounds beside KL, ELBO, cluster accuracy, contingency, traversals."""
+    from vmieval.cli.render import report_view
+
+    from vmieval.analysis.traversals import TraversalConfig, check_traversal_config
+    from vmieval.checkpoints import load_checkpoint
+    from vmieval.results import (
+        ReportConfig,
+        build_report,
+        check_outputs,
+        compare,
+        report_mi_config,
+        to_json,
+        unique_names,
+        write_outputs,
+    )
+
     if not checkpoints:
         raise UsageError("give a checkpoint: vmieval report CKPT, or vmieval report --compare A.pt B.pt")
     if compare_mode and len(checkpoints) < 2:

@@ -1,9 +1,13 @@
 """Named choices of vmieval's interface that the command line offers before it imports torch.
 
-`vmieval mi-bound --help` lists `--checkpoint-format`'s values; defining them here (not in the
-torch-importing checkpoint loader, which re-exports them) keeps `--help` instant.
+`vmieval mi-bound --help` lists the datasets, splits and checkpoint formats; defining them here (the
+torch-importing modules that use them import them from here) keeps `--help` instant.
 """
 
 from __future__ import annotations
 
-CHECKPOINT_FORMATS = ("auto", "native", "exported", "jointvae")
+IDX_DATASETS = ("mnist", "fashion-mnist", "mnist-sample")  # vmieval.data.idx
+TORCHVISION_DATASETS = ("kmnist", "emnist", "cifar10", "cifar100", "svhn", "celeba")  # vmieval.data.torchvision_sets
+DATASETS = (*IDX_DATASETS, *TORCHVISION_DATASETS)
+SPLITS = ("train", "test", "valid")
+CHECKPOINT_FORMATS = ("auto", "native", "exported", "jointvae")  # vmieval.checkpoints.loader

@@ -5,13 +5,33 @@ whose `estimates()` are `Estimate` rows: value, standard error, sample size, spl
 `estimate_mi` runs all of them for one target.
 """
 
-from vmieval.estimators.config import MIConfig
-from vmieval.estimators.encoder import EncoderResult, categorical_mi, encoder_mi, label_mi, monte_carlo_mi
-from vmieval.estimators.estimate import Estimate
-from vmieval.estimators.factors import FactorConfig, FactorReport, factor_report, split_factor_report
-from vmieval.estimators.mi import MIResult, default_target, estimate_mi
-from vmieval.estimators.qbound import QBoundResult, fano_bound, q_bound
-from vmieval.estimators.qfit import QCurve
+from vmieval.lazy import lazy_exports
+
+# Names are imported on first use: add new ones to this table, not as imports, so that
+# `vmieval <cmd> --help` never imports torch (tests/test_cli_startup.py).
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "categorical_mi": "vmieval.estimators.encoder",
+        "default_target": "vmieval.estimators.mi",
+        "encoder_mi": "vmieval.estimators.encoder",
+        "EncoderResult": "vmieval.estimators.encoder",
+        "Estimate": "vmieval.estimators.estimate",
+        "estimate_mi": "vmieval.estimators.mi",
+        "factor_report": "vmieval.estimators.factors",
+        "FactorConfig": "vmieval.estimators.factors",
+        "FactorReport": "vmieval.estimators.factors",
+        "fano_bound": "vmieval.estimators.qbound",
+        "label_mi": "vmieval.estimators.encoder",
+        "MIConfig": "vmieval.estimators.config",
+        "MIResult": "vmieval.estimators.mi",
+        "monte_carlo_mi": "vmieval.estimators.encoder",
+        "q_bound": "vmieval.estimators.qbound",
+        "QBoundResult": "vmieval.estimators.qbound",
+        "QCurve": "vmieval.estimators.qfit",
+        "split_factor_report": "vmieval.estimators.factors",
+    },
+)
 
 __all__ = [
     "EncoderResult",

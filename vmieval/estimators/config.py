@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from vmieval.data import SPLITS
+from vmieval.choices import SPLITS
 from vmieval.errors import UsageError
 
 Codes = Literal["posterior", "prior"]
