@@ -11,6 +11,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -18,11 +19,13 @@ from rich.text import Text
 from vmieval.cli.console import progress, stderr, stdout
 from vmieval.cli.data_options import data_options, load_for_models
 
+from vmieval.cli.options import checkpoint_format_option, threads_option
+
 from vmieval.atomic import check_writable
-from vmieval.checkpoints import load_checkpoint
-from vmieval.checkpoints.loader import FORMATS
-from vmieval.estimators import MIConfig, MIResult, estimate_mi
-from vmieval.results import ModelMeta, unique_names, write_mi_only
+from vmieval.estimators.config import MIConfig
+
+if TYPE_CHECKING:  # torch-importing modules are imported where used, so --help stays instant
+    from vmieval.estimators import MIResult
 
 TABLE_WIDTH = 160
 
@@ -63,11 +66,12 @@ def rows_table(result: MIResult, title: str) -> Table:
 @click.option("--q-arch", type=click.Choice(["mlp", "conv"]), default="mlp", show_default=True)
 @click.option("--max-epochs", type=int, default=MIConfig.max_epochs, show_default=True, help="Q training epochs.")
 @click.option("--patience", type=int, default=MIConfig.patience, show_default=True, help="Early-stopping patience.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True)
+@checkpoint_format_option
 @click.option("--trust", is_flag=True, help="Allow running the programs of an exported archive.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the rows to this HDF5 file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON on stdout.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@threads_option
 def mi_bound_command(
     checkpoint: str,
     target: str | None,
@@ -90,6 +94,10 @@ def mi_bound_command(
     force: bool,
 ) -> None:
     """Lower bounds on I(target; decoded image) and the encoder's I_q(x; target) for CHECKPOINT."""
+    from vmieval.checkpoints import load_checkpoint
+    from vmieval.estimators import estimate_mi
+    from vmieval.results import ModelMeta, unique_names, write_mi_only
+
     settings = {"target": target, "codes": codes, "samples": samples, "q_arch": q_arch, "max_epochs": max_epochs,
                 "patience": patience, "seed": seed, "split": split}  # fmt: skip
     config = MIConfig(**settings)  # validates every value: a bad one is a one-line UsageError
