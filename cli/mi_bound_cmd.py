@@ -18,7 +18,6 @@ from rich.table import Table
 from rich.text import Text
 from vmieval.cli.console import progress, stderr, stdout
 from vmieval.cli.data_options import data_options, load_for_models
-
 from vmieval.cli.options import checkpoint_format_option, threads_option
 
 from vmieval.atomic import check_writable
