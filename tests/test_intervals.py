@@ -1,0 +1,108 @@
+"""Tests of the honest intervals (vmieval.estimators.intervals) and the cross-fitted bounds (.crossfit).
+
+Known answers: t quantiles, a fold interval that switches between its between-fold and within-fold
+parts, differences that are or are not within noise; cross-fitted bounds of 0 for a decoder that
+ignores c and H(c) for one that shows c as distinct templates, with every pair scored exactly once
+and every source image's pairs kept in one fold.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vmieval.estimators import Estimate, MIConfig
+from vmieval.estimators.crossfit import assign_folds, crossfit_q_bound
+from vmieval.estimators.intervals import Interval, difference_interval, fold_interval, quantile
+from vmieval.frozen import CheckpointInfo, FrozenVAE
+from vmieval.spec import ModelSpec, categorical, gaussian, parse_target
+
+INFO = CheckpointInfo("test", "test", "", "callables")
+K = 4
+SMALL = {"samples": 2000, "max_epochs": 15, "patience": 3, "q_hidden": 32, "batch_size": 256}
+
+
+def template_model(ignore_c: bool = False) -> FrozenVAE:
+    """Latent [z (1), c (K)] -> 1x1xK Bernoulli logits: ±6 on the one-hot of c (or nothing). The
+    encoder reads an image's K values as the logits of q(c|x)."""
+    spec = ModelSpec((1, 1, K), (gaussian("z", 1), categorical("c", K)))
+
+    def decode(latent: torch.Tensor) -> torch.Tensor:
+        shown = torch.zeros(latent.shape[0], K) if ignore_c else 12.0 * latent[:, 1:] - 6.0
+        return shown.view(-1, 1, 1, K)
+
+    return FrozenVAE(spec, lambda x: torch.cat([torch.zeros(x.shape[0], 2), x.flatten(1)], 1), decode, INFO)
+
+
+def test_quantiles_and_interval_ends() -> None:
+    assert quantile(math.inf) == pytest.approx(1.959964, abs=1e-6)
+    assert quantile(4) == pytest.approx(2.776445, abs=1e-6)
+    interval = Interval(1.0, 0.1, 4)
+    assert interval.low == pytest.approx(1.0 - 0.2776445) and interval.covers(1.27) and not interval.covers(1.28)
+    assert interval.reported_stderr * 1.959964 == pytest.approx(interval.half_width)
+
+
+def test_fold_interval_uses_the_larger_error_and_its_degrees_of_freedom() -> None:
+    spread = fold_interval([1.0, 1.2, 0.8, 1.1, 0.9], 1.0, within_stderr=0.001)
+    assert spread.df == 4 and spread.stderr == pytest.approx(math.sqrt(0.025 / 5))
+    agreeing = fold_interval([1.0, 1.0001, 0.9999, 1.0, 1.0], 1.0, within_stderr=0.05)
+    assert math.isinf(agreeing.df) and agreeing.stderr == 0.05
+
+
+def test_difference_interval_marks_noise() -> None:
+    a = Estimate("I(c; x_hat)", "c", "decoder", "lower_bound", "ba", 2.00, 0.01, 100, "test")
+    near = Estimate("I(c; x_hat)", "c", "decoder", "lower_bound", "ba", 2.02, 0.01, 100, "test")
+    far = Estimate("I(c; x_hat)", "c", "decoder", "lower_bound", "ba", 2.10, 0.01, 100, "test")
+    d = difference_interval(a, near)
+    assert d.value == pytest.approx(0.02) and d.stderr == pytest.approx(math.sqrt(2) * 0.01)
+    assert d.within_noise is True and math.isinf(d.df)
+    assert difference_interval(a, far).within_noise is False
+    assert difference_interval(a, Interval(2.1, 0.01, 4)).df == pytest.approx(4 * 4)  # Welch: (2s²)²/(s⁴/4)
+    assert difference_interval(a, Interval(2.1, math.nan)).within_noise is None
+
+
+def test_folds_keep_each_image_together() -> None:
+    g = torch.Generator().manual_seed(0)
+    owner = torch.randint(0, 50, (400,), generator=g)
+    folds = assign_folds(owner, 5, g)
+    for image in owner.unique():
+        assert folds[owner == image].unique().numel() == 1
+    prior = assign_folds(torch.full((403,), -1), 5, g)
+    assert sorted(prior.bincount().tolist()) == [80, 80, 81, 81, 81]
+
+
+def run(model: FrozenVAE, seed: int = 0, codes: str = "prior", images: torch.Tensor | None = None):
+    config = MIConfig(target="c", codes=codes, **SMALL)  # type: ignore[arg-type]
+    posterior = model.encode_all(images) if images is not None else None
+    return crossfit_q_bound(model, parse_target("c", model.spec), config, torch.Generator().manual_seed(seed),
+                            posterior, folds=4)  # fmt: skip
+
+
+def test_crossfit_bounds_known_answers() -> None:
+    zero = run(template_model(ignore_c=True))
+    ba = next(e for e in zero.estimates() if e.estimator.startswith("barber-agakov"))
+    assert abs(ba.value) < 0.02 and ba.n == SMALL["samples"]  # every pair scored once
+    assert ba.value - 1.96 * ba.stderr <= 0.0 <= ba.value + 1.96 * ba.stderr
+    assert len(zero.curves) == 4 and len(zero.fold_values[ba.estimator]) == 4
+
+    full = run(template_model())
+    rows = {e.estimator.split(",")[0]: e for e in full.estimates()}
+    assert set(rows) == {"barber-agakov", "fano", "infonce", "nwj", "interpolated"}
+    assert math.log(K) - 0.03 < rows["barber-agakov"].value <= math.log(K) + 1e-9
+    for name in ("infonce", "nwj", "interpolated"):
+        assert rows[name].value < math.log(K) + 3 * rows[name].stderr + 1e-9, rows[name]
+    assert all(e.stderr > 0 or e.value == pytest.approx(math.log(K)) for e in full.estimates())
+
+
+def test_crossfit_with_posterior_codes_and_reproducible() -> None:
+    types = torch.arange(200) % K
+    images = (4.0 * F.one_hot(types, K).float()).view(-1, 1, 1, K)
+    a, b = (run(template_model(), seed=3, codes="posterior", images=images) for _ in range(2))
+    assert [e.value for e in a.estimates()] == [e.value for e in b.estimates()]
+    valid = next(e for e in a.estimates() if e.valid)
+    paper = next(e for e in a.estimates() if not e.valid)
+    assert paper.value - valid.value == pytest.approx(math.log(K) - a.entropy, abs=1e-9)
+    assert valid.value <= a.entropy + 1e-9

@@ -1,0 +1,152 @@
+"""The other variational lower bounds on I(t; x_hat) beside Barber-Agakov: InfoNCE, NWJ and one
+interpolated bound (Poole, Ozair, van den Oord, Alemi & Tucker, "On Variational Bounds of Mutual
+Information", ICML 2019), scored on the same held-out pairs as the Barber-Agakov (BA) bound.
+
+The critic is the fitted Q itself: f(t, x_hat) = log Q(t | x_hat) (a log-probability for a
+categorical part, a log-density for Gaussian dims, summed over parts). With one critic for every
+bound, the rows differ only in how each bound turns the critic into a number, so they can be read
+beside BA. Unlike BA, none of them needs H(t): they see the code marginal only through samples.
+
+Held-out pairs are cut into batches of N (the remainder is dropped). For image x̂_j of batch b,
+scores S[i, j] = f(t_i, x̂_j) against the N codes of batch b (its own code t_j among them) give
+m_j = mean_i e^{S[i, j]}; against the N codes of batch b+1 (cyclic, independent of x̂_j) they give
+m'_j. With a baseline a > 0 and α ∈ [0, 1], the interpolated bound I_α (Poole et al. eq. 12) has
+per-image terms
+
+    1 + S[j, j] − log(α m_j + (1 − α) a) − m'_j / (α m'_j + (1 − α) a),
+
+and its mean is a lower bound on I(t; x_hat) for any critic, baseline and α (both expectations are
+unbiased: m'_j uses codes drawn independently of x̂_j, and each of them may play x_1). Members:
+- α = 1, InfoNCE: the last term is 1, leaving S[j, j] − log m_j, never above log N (the cap: with N
+  codes an image can single out at most log N nats). Rows say the cap; near it the bound saturates.
+- α = 0, NWJ (the TUBA form with a constant baseline): 1 + S[j, j] − log a − m'_j / a. The constant
+  a is fitted on the validation pairs (a = mean over independent code-image pairs of e^f, the
+  optimum of a constant baseline), never on the held-out pairs. Under uniform codes a ≈ 1/K and NWJ
+  matches BA in expectation, with the extra variance of its exponential term.
+- α = INTERPOLATION_ALPHA: between the two; capped at log(N / α).
+Reference for the categorical case with a known code marginal: BA is at least as tight, since its
+H(t) is exact where these bounds must estimate the marginal from a batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from vmieval.distributions import gaussian_log_density
+from vmieval.estimators.pairs import GeneratedPairs
+from vmieval.qnet import QNetwork
+
+DEFAULT_BATCH = 128
+INTERPOLATION_ALPHA = 0.5
+GAUSSIAN_LOGVAR_CLAMP = (-10.0, 10.0)  # as in QNetwork.log_likelihood, so S[j, j] = log Q(t_j | x̂_j)
+
+
+@dataclass(frozen=True)
+class VariationalTerms:
+    """Per-image terms [M] (M = held-out pairs used, a multiple of `batch`) of each bound, keyed by
+    name ('infonce', 'nwj', 'interpolated'); `caps` the largest value each can reach (inf: none);
+    `log_baseline` log a, fitted on the validation pairs."""
+
+    terms: dict[str, torch.Tensor]
+    caps: dict[str, float]
+    batch: int
+    alpha: float
+    log_baseline: float
+
+    def batch_means(self, name: str) -> torch.Tensor:
+        """Means per batch [M / batch]: independent given Q, unlike terms sharing a batch's m_j."""
+        return self.terms[name].view(-1, self.batch).mean(1)
+
+
+@torch.no_grad()
+def critic_scores(q: QNetwork, x_hat: torch.Tensor, codes: list[torch.Tensor]) -> torch.Tensor:
+    """S[i, j] = log Q(t_i | x̂_j) for codes t [N] / [N, d] and images x̂ [N', C, H, W]: [N, N'], float64."""
+    q.eval()
+    outputs = q(x_hat)
+    total = torch.zeros(codes[0].shape[0], x_hat.shape[0], dtype=torch.float64, device=x_hat.device)
+    for part, out, code in zip(q.parts, outputs, codes, strict=True):
+        code = code.to(x_hat.device)
+        if part.kind == "categorical":
+            total += torch.log_softmax(out.double(), dim=1)[:, code.long()].T
+        else:
+            mean, logvar = out[:, : part.size].double(), out[:, part.size :].double().clamp(*GAUSSIAN_LOGVAR_CLAMP)
+            t = code.double().unsqueeze(1)  # [N, 1, d] against [1, N', d]
+            total += gaussian_log_density(t, mean.unsqueeze(0), logvar.unsqueeze(0)).sum(2)
+    return total.cpu()
+
+
+def _batches(pairs: GeneratedPairs, batch: int) -> list[GeneratedPairs]:
+    n = len(pairs) // batch
+    return [pairs.select(slice(i * batch, (i + 1) * batch)) for i in range(n)]
+
+
+def _log_mean_exp(scores: torch.Tensor, dim: int) -> torch.Tensor:
+    return torch.logsumexp(scores, dim=dim) - math.log(scores.shape[dim])
+
+
+def fit_log_baseline(q: QNetwork, val: GeneratedPairs, batch: int = DEFAULT_BATCH) -> float:
+    """log a, a = mean of e^{f(t', x̂)} over validation images x̂ and codes t' of another batch."""
+    batch = min(batch, len(val) // 2)
+    if batch < 1:
+        raise ValueError("the NWJ baseline needs at least 2 validation pairs")
+    parts = _batches(val, batch)
+    cross = [critic_scores(q, parts[b].x_hat, parts[(b + 1) % len(parts)].codes) for b in range(len(parts))]
+    return float(_log_mean_exp(torch.cat([c.flatten() for c in cross]), 0))
+
+
+def interpolated_terms(own: torch.Tensor, other: torch.Tensor, alpha: float, log_baseline: float) -> torch.Tensor:
+    """Per-image I_α terms [N] from one batch's scores `own` [N, N] (codes × its images) and the
+    next batch's codes against the same images, `other` [N, N]. α = 1 gives InfoNCE exactly."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    log_m, log_m_other = _log_mean_exp(own, 0), _log_mean_exp(other, 0)
+    if alpha == 1.0:
+        return own.diagonal() - log_m
+    log_a = torch.full_like(log_m, log_baseline + math.log1p(-alpha))
+    if alpha == 0.0:
+        log_mix, log_mix_other = log_a, log_a
+    else:
+        log_mix = torch.logaddexp(math.log(alpha) + log_m, log_a)
+        log_mix_other = torch.logaddexp(math.log(alpha) + log_m_other, log_a)
+    return 1.0 + own.diagonal() - log_mix - torch.exp(log_m_other - log_mix_other)
+
+
+def variational_terms(
+    q: QNetwork,
+    test: GeneratedPairs,
+    val: GeneratedPairs,
+    batch: int = DEFAULT_BATCH,
+    alpha: float = INTERPOLATION_ALPHA,
+) -> VariationalTerms:
+    """InfoNCE, NWJ and I_α terms of the critic log Q on the held-out pairs `test` (baseline from `val`).
+
+    `batch` is lowered to half the held-out pairs when there are fewer than 2·batch of them.
+    """
+    batch = min(batch, len(test) // 2)
+    if batch < 2:
+        raise ValueError(f"variational bounds need at least 4 held-out pairs, got {len(test)}")
+    log_a = fit_log_baseline(q, val, batch)
+    parts = _batches(test, batch)
+    out: dict[str, list[torch.Tensor]] = {"infonce": [], "nwj": [], "interpolated": []}
+    for b, part in enumerate(parts):
+        own = critic_scores(q, part.x_hat, part.codes)
+        other = critic_scores(q, part.x_hat, parts[(b + 1) % len(parts)].codes)
+        out["infonce"].append(interpolated_terms(own, other, 1.0, log_a))
+        out["nwj"].append(interpolated_terms(own, other, 0.0, log_a))
+        out["interpolated"].append(interpolated_terms(own, other, alpha, log_a))
+    caps = {"infonce": math.log(batch), "nwj": math.inf, "interpolated": math.log(batch / alpha)}
+    return VariationalTerms({k: torch.cat(v) for k, v in out.items()}, caps, batch, alpha, log_a)
+
+
+def describe(name: str, terms: VariationalTerms, q_arch: str) -> str:
+    """The estimator string of a row: family first, then the critic, batch and cap."""
+    critic = f"Q={q_arch}, critic log Q(t|x_hat)"
+    if name == "infonce":
+        return f"infonce, {critic}, batch N={terms.batch}, capped at log N = {terms.caps['infonce']:.3f}"
+    if name == "nwj":
+        return f"nwj, {critic} + 1 - log a, a fitted on validation pairs, batch N={terms.batch}"
+    cap = terms.caps["interpolated"]
+    return f"interpolated, alpha={terms.alpha:g}, {critic}, batch N={terms.batch}, capped at log(N/alpha) = {cap:.3f}"
