@@ -6,7 +6,8 @@ the updated Q (objective `elbo`: lam = 0 and no MI term, but Q is still trained 
 bound of an ELBO model is measured the same way as an MI model's).
 
 After each epoch the model is written atomically as a native checkpoint (training record: config,
-seed, dataset, history, epochs_done) beside a resume sidecar (Q, optimisers, generator states).
+seed, dataset, history, epochs_done) beside a resume sidecar (Q, optimisers, generator states, and a
+copy of the checkpoint, so that a kill between the two writes can always be resumed; see resume.py).
 All randomness comes from three generators seeded from `config.seed`: initial weights (a forked
 global RNG), the batch order, and the sampling noise; held-out metrics use a fourth, reseeded each
 epoch. The same seed therefore gives the same initial VAE and Q whatever the objective.
@@ -26,11 +27,10 @@ from torch import nn
 from vmieval.trainers.history import evaluate
 from vmieval.trainers.objectives import entropy_note, forward, mi_bound, q_loss, target_entropy
 from vmieval.trainers.presets import TrainConfig, pair_configs
-from vmieval.trainers.resume import load_sidecar, save_sidecar, sidecar_path
+from vmieval.trainers.resume import load_resume, save_run, sidecar_path
 
 from vmieval.architectures import build_architecture
 from vmieval.atomic import check_writable
-from vmieval.checkpoints import read_payload, save_native
 from vmieval.checkpoints.native import parse_metadata
 from vmieval.data import load_images
 from vmieval.errors import CheckpointError, UsageError
@@ -201,8 +201,8 @@ def _training_record(config: TrainConfig, run: _Run, n_train: int, n_heldout: in
 
 
 def _load_resume(config: TrainConfig, path: Path, run: _Run) -> None:
-    """Restore a run from its checkpoint and sidecar, refusing a different configuration."""
-    payload = read_payload(path)
+    """Restore a run from its last complete save (`load_resume`), refusing a different configuration."""
+    payload, side = load_resume(path)
     training = parse_metadata(payload, str(path)).get("training") or {}
     try:
         saved = TrainConfig.from_dict(training["config"])
@@ -212,10 +212,13 @@ def _load_resume(config: TrainConfig, path: Path, run: _Run) -> None:
     if saved.replace(**free) != config:
         differ = sorted(k for k, v in config.to_dict().items() if saved.to_dict().get(k) != v and k not in free)
         raise UsageError(f"{path} was trained with different settings ({', '.join(differ)}); resume with the same")
-    side = load_sidecar(sidecar_path(path))
     if side["epochs_done"] != training.get("epochs_done"):
         raise CheckpointError(f"{path}: checkpoint and resume state disagree on the epochs done")
-    run.restore(payload["state_dict"], side, training.get("history") or [])
+    try:
+        run.restore(payload["state_dict"], side, training.get("history") or [])
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise CheckpointError(f"{sidecar_path(path)}: resume state does not fit this run ({detail})") from None
 
 
 def train(
@@ -236,7 +239,7 @@ def train(
 
         return train_paper(config, path, resume=resume, force=force, callback=callback)
     path = Path(path)
-    resuming = resume and path.exists()
+    resuming = resume and (path.exists() or sidecar_path(path).exists())
     check_writable(path, force=force or resuming)
     device = resolve_device(config.device)
     run = _Run(config, device)
@@ -257,11 +260,9 @@ def train(
         if not all(math.isfinite(v) for v in (record["train_loss"], record["elbo"])):
             raise UsageError(f"{label}: training diverged at epoch {record['epoch']}; lower --lr or --lam")
         training = _training_record(config, run, len(images), len(heldout_images))
-        save_native(path, run.module, config.architecture, config.arch_config, run.spec, training, force=True)
         optimisers = {"vae": run.opt_vae.state_dict(), "q": run.opt_q.state_dict()}
-        save_sidecar(
-            sidecar_path(path), config.to_dict(), len(run.history), run.q.state_dict(), optimisers, run.generators
-        )
+        save_run(path, run.module, config.architecture, config.arch_config, run.spec, training, config.to_dict(),
+                 len(run.history), run.q.state_dict(), optimisers, run.generators)  # fmt: skip
         if callback is not None:
             callback(TrainEvent("epoch", label, (e + 1) * steps, total, record=record))
     return TrainResult(config, path, sidecar_path(path), str(device), run.history)

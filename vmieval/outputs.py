@@ -40,7 +40,7 @@ def _nearest_existing(path: Path) -> tuple[Path, list[str]]:
         try:
             current.lstat()
             return current, missing
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             pass
         except OSError as exc:  # ENAMETOOLONG, ELOOP, EACCES on the way
             raise OutputError(f"cannot write {_short(path)}: {exc.strerror or exc}") from None

@@ -59,10 +59,20 @@ def save_native(
     force: bool = True,
 ) -> Path:
     """Write a native checkpoint atomically (temporary file, then rename)."""
+    return write_payload(path, native_payload(module, architecture, config, spec, training), force=force)
+
+
+def native_payload(
+    module: nn.Module, architecture: str, config: Any, spec: ModelSpec, training: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What a native file holds: the format tag, the metadata JSON (with the tensors' hash), the weights."""
     metadata = native_metadata(architecture, config, spec, training)
     state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
     metadata["tensors_sha256"] = state_digest(state)
-    payload = {"vmieval_format": FORMAT, "metadata": json.dumps(metadata), "state_dict": state}
+    return {"vmieval_format": FORMAT, "metadata": json.dumps(metadata), "state_dict": state}
+
+
+def write_payload(path: str | Path, payload: dict[str, Any], force: bool = True) -> Path:
     return atomic_write(path, lambda tmp: torch.save(payload, tmp), force=force)
 
 
