@@ -102,7 +102,7 @@ def test_not_an_hdf5_file(tmp_path: Path) -> None:
 
 def test_object_arrays_are_never_unpickled(tmp_path: Path) -> None:
     np.save(tmp_path / "o.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    one_line_data_error(lambda: open_dataset(str(tmp_path / "o.npy")), "allow_pickle")
+    one_line_data_error(lambda: open_dataset(str(tmp_path / "o.npy")), "never unpickles")
 
 
 def test_float_images_outside_unit_range(tmp_path: Path) -> None:
@@ -190,3 +190,46 @@ def test_provenance_of_idx_files_is_their_stored_hash(tmp_path: Path) -> None:
     assert [Path(r.path).name for r in records] == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
     for r in records:
         assert r.sha256 == hashlib.sha256(Path(r.path).read_bytes()).hexdigest()
+
+
+# -- declared sizes are checked against the bytes present, before anything is allocated ------------
+def npy_header(shape: tuple[int, ...], dtype: str = "|u1") -> bytes:
+    import io
+
+    stream = io.BytesIO()
+    np.lib.format.write_array_header_1_0(stream, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize("member", ["images", "labels"])
+def test_npz_member_declaring_more_than_it_holds(tmp_path: Path, member: str) -> None:
+    import zipfile
+
+    path = tmp_path / "hostile.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        if member == "images":
+            z.writestr("images.npy", npy_header((10**9, 64, 64)) + bytes(4096))
+        else:
+            z.writestr("images.npy", npy_header((4, 2, 2)) + bytes(16))
+            z.writestr("labels.npy", npy_header((10**12,), "<i8") + bytes(64))
+    one_line_data_error(lambda: open_dataset(str(path)), "declares")
+
+
+def test_hdf5_unwritten_huge_datasets_cost_nothing(tmp_path: Path) -> None:
+    """An HDF5 file may declare 10^9 never-written images: the labels beside them are refused by size,
+    and a seeded subsample of the images is drawn without enumerating 10^9 indices."""
+    path = tmp_path / "sparse.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("images", shape=(10**9, 2, 2), dtype="u1", chunks=(1, 2, 2))
+        f.create_dataset("labels", shape=(10**9,), dtype="i8", chunks=(1024,))
+    one_line_data_error(lambda: open_dataset(f"{path}:images"), "declares")
+    with h5py.File(path, "a") as f:
+        del f["labels"]
+    tracemalloc.start()
+    try:
+        data = open_dataset(f"{path}:images", limit=3, seed=1)
+        batch = next(data.batches())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert batch.images.shape == (3, 1, 2, 2) and peak < 8 * (1 << 20)

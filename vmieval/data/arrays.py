@@ -17,18 +17,32 @@ Nothing is unpickled: object arrays are refused (`allow_pickle=False` for every 
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
-from vmieval.data.dataset import FileRecord, RawBatch, Source, file_record
+from vmieval.data.dataset import MAX_DEFLATE_RATIO, FileRecord, RawBatch, Source, file_record
 from vmieval.data.fit import layout_of, native_shape, to_nchw
 from vmieval.errors import DataError
 
 IMAGE_KEYS = ("images", "imgs")
 DSPRITES_FACTORS = ("shape", "scale", "orientation", "posX", "posY")
 _SKIP_CHUNK = 1 << 24
+
+
+def read_header(stream: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtype, bool]:
+    """Shape, dtype and Fortran order from a `.npy` header (numpy's own parser), refusing object arrays."""
+    try:
+        version = np.lib.format.read_magic(stream)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = header(stream)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{where} is not a readable .npy array: {' '.join(str(exc).split())}") from None
+    if dtype.hasobject:
+        raise DataError(f"{where} holds Python objects; vmieval never unpickles data")
+    return tuple(int(d) for d in shape), dtype, bool(fortran and len(shape) > 1)
 
 
 class _NpzMember:
@@ -44,15 +58,14 @@ class _NpzMember:
         if self._stream is not None:
             self._stream.close()
         self._stream = self._zip.open(self.member)
-        version = np.lib.format.read_magic(self._stream)
-        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = header(self._stream)
-        if dtype.hasobject:
-            raise DataError(f"{self.path}:{self.member} holds Python objects; vmieval never unpickles data")
-        if fortran and len(shape) > 1:
-            raise DataError(f"{self.path}:{self.member} is stored in Fortran order; save it with np.ascontiguousarray")
-        self.shape, self.dtype = tuple(shape), dtype
-        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        self.shape, self.dtype, fortran = read_header(self._stream, f"{self.path}:{self.member}")
+        if fortran:  # rows of a Fortran-ordered array are not contiguous in the stream
+            raise DataError(f"{self.path}:{self.member} is stored in Fortran order; save np.ascontiguousarray(images)")
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=object)) * self.dtype.itemsize
+        if not self.shape:
+            raise DataError(f"{self.path}:{self.member} is a scalar, not an array of images")
+        info = self._zip.getinfo(self.member)
+        check_declared(self.shape[0] * self.row_bytes, info.compress_size, f"{self.path}:{self.member}")
         self._row = 0
 
     def _skip(self, rows: int) -> None:
@@ -72,7 +85,15 @@ class _NpzMember:
         return np.frombuffer(raw, dtype=self.dtype).reshape(count, *self.shape[1:])
 
     def read(self, indices: np.ndarray) -> np.ndarray:
-        """Rows at sorted `indices`: one read when they are dense, else row by row, skipping between."""
+        """Rows at sorted `indices` (a corrupt stream is a DataError naming the member)."""
+        try:
+            return self._read(indices)
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+            message = " ".join(str(exc).split())
+            raise DataError(f"cannot read {self.path}:{self.member}: {message}") from None
+
+    def _read(self, indices: np.ndarray) -> np.ndarray:
+        """One read when the indices are dense, else row by row, skipping between."""
         if indices[0] < self._row:
             self._open()
         self._skip(int(indices[0]) - self._row)
@@ -94,10 +115,23 @@ def _load(path: Path, mmap: bool = False) -> np.ndarray | np.lib.npyio.NpzFile:
         raise DataError(f"cannot read {path} as a NumPy file: {message}") from None
 
 
+def check_declared(declared: int, stored: int, where: str) -> None:
+    """Refuse a header that declares more bytes than `stored` compressed bytes can inflate to."""
+    if declared > MAX_DEFLATE_RATIO * stored + 4096:
+        raise DataError(
+            f"{where} declares {declared} bytes of data but stores {stored}; the file is corrupt or hostile"
+        )
+
+
 def _member(npz: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
+    """A small member (labels, factors, names), loaded whole once its header is checked against its size."""
     try:
+        info = npz.zip.getinfo(f"{key}.npy")
+        with npz.zip.open(info) as stream:
+            shape, dtype, _ = read_header(stream, f"{path}:{key}")
+        check_declared(int(np.prod(shape, dtype=object)) * dtype.itemsize, info.compress_size, f"{path}:{key}")
         return npz[key]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         message = " ".join(str(exc).split())
         raise DataError(f"cannot read {key!r} from {path}: {message}") from None
 
@@ -138,6 +172,8 @@ class ArraySource(Source):
         if self.path.suffix == ".npy":
             if key is not None:
                 raise DataError(f"{self.path}: a .npy holds one array; drop ':{key}'")
+            with open(self.path, "rb") as stream:
+                read_header(stream, str(self.path))  # objects refused by our check, not by a mmap error
             self._images = _load(self.path, mmap=True)
             self._member: _NpzMember | None = None
             shape, kind = self._images.shape, self._images.dtype

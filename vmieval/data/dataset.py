@@ -32,6 +32,7 @@ from vmieval.data.fit import Fit, convert
 from vmieval.errors import DataError, UsageError
 
 DEFAULT_BATCH = 512
+MAX_DEFLATE_RATIO = 1032  # deflate cannot expand more than this: a bound on what compressed bytes can hold
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,17 @@ class Dataset:
     def __init__(self, source: Source, fit: Fit | None = None, indices: np.ndarray | None = None) -> None:
         self.source = source
         self.fit = fit
-        self.indices = np.arange(len(source), dtype=np.int64) if indices is None else indices
+        self._indices = indices  # None: every image, in order (never materialised for the whole source)
+
+    @property
+    def indices(self) -> np.ndarray:
+        """The chosen positions in the source, sorted (int64 [len(self)])."""
+        return np.arange(len(self.source), dtype=np.int64) if self._indices is None else self._indices
+
+    def _chunk(self, start: int, stop: int) -> np.ndarray:
+        if self._indices is None:
+            return np.arange(start, min(stop, len(self.source)), dtype=np.int64)
+        return self._indices[start:stop]
 
     # -- identity --------------------------------------------------------------------------------
     @property
@@ -161,7 +172,7 @@ class Dataset:
         return tuple(self.source.files())
 
     def __len__(self) -> int:
-        return int(self.indices.shape[0])
+        return len(self.source) if self._indices is None else int(self._indices.shape[0])
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -179,14 +190,19 @@ class Dataset:
         if limit is None or limit >= len(self):
             return self
         if seed is None:
-            chosen = self.indices[:limit]
-        else:
+            chosen = self._chunk(0, limit)
+        else:  # draw positions in [0, len) first, so a huge source is never enumerated
             rng = np.random.default_rng(seed)
-            chosen = np.sort(rng.choice(self.indices, size=limit, replace=False))
+            chosen = np.sort(self.indices_at(rng.choice(len(self), size=limit, replace=False)))
         return Dataset(self.source, self.fit, chosen)
 
+    def indices_at(self, positions: np.ndarray) -> np.ndarray:
+        """Source indices of positions within this selection."""
+        positions = np.asarray(positions, dtype=np.int64)
+        return positions if self._indices is None else self._indices[positions]
+
     def fitted(self, fit: Fit | None) -> Dataset:
-        return Dataset(self.source, fit, self.indices)
+        return Dataset(self.source, fit, self._indices)
 
     # -- reading -----------------------------------------------------------------------------------
     def batches(self, batch_size: int = DEFAULT_BATCH) -> Iterator[Batch]:
@@ -195,7 +211,7 @@ class Dataset:
             raise UsageError(f"batch size must be positive, got {batch_size}")
         fit = self.fit or Fit()
         for start in range(0, len(self), batch_size):
-            chunk = self.indices[start : start + batch_size]
+            chunk = self._chunk(start, start + batch_size)
             raw = self.source.read(chunk)
             images = convert(raw.images, self.source.pixel_max, fit, self.description)
             yield Batch(
@@ -282,13 +298,14 @@ class ImageData:
         """The same batches a Dataset yields, as views into the held tensors."""
         if batch_size < 1:
             raise UsageError(f"batch size must be positive, got {batch_size}")
+        positions = self.dataset.indices if self.dataset is not None and len(self.dataset) == len(self) else None
         for start in range(0, len(self), batch_size):
             stop = min(start + batch_size, len(self))
             yield Batch(
                 images=self.images[start:stop],
                 labels=None if self.labels is None else self.labels[start:stop],
                 factors=None if self.factors is None else self.factors[start:stop],
-                index=torch.arange(start, stop),
+                index=torch.arange(start, stop) if positions is None else torch.from_numpy(positions[start:stop]),
             )
 
     def replace_images(self, images: torch.Tensor) -> ImageData:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vmieval.data.arrays import check_side_arrays
+from vmieval.data.arrays import check_declared, check_side_arrays
 from vmieval.data.dataset import FileRecord, RawBatch, Source, file_record
 from vmieval.data.fit import layout_of, native_shape, to_nchw
 from vmieval.errors import DataError
@@ -41,8 +41,14 @@ class HDF5Source(Source):
             self._file = h5py.File(self.path, "r")
         except OSError as exc:
             raise DataError(f"cannot read {self.path} as HDF5: {' '.join(str(exc).split())}") from None
+        try:
+            self._describe(images_key or "images", labels_key)
+        except BaseException:
+            self._file.close()  # a refused file is not left open (nor locked) behind the error
+            raise
+
+    def _describe(self, images_key: str, labels_key: str | None) -> None:
         keys = sorted(self._file.keys())
-        images_key = images_key or "images"
         self._images = self._dataset(images_key, keys)
         where = f"{self.path}:{images_key}"
         if self._images.dtype.kind not in "uifb":
@@ -52,7 +58,7 @@ class HDF5Source(Source):
         labels = factors = None
         names: tuple[str, ...] = ()
         if labels_key is not None or "labels" in keys:
-            side = self._dataset(labels_key or "labels", keys)[()]
+            side = self._side(labels_key or "labels", keys)
             if side.ndim == 2:
                 factors = side
                 if side.shape[1] == len(SHAPES3D_FACTORS) and self._images.shape[1:] == (64, 64, 3):
@@ -60,12 +66,11 @@ class HDF5Source(Source):
             else:
                 labels = side
         if "factors" in keys:
-            dataset = self._dataset("factors", keys)
-            factors = dataset[()]
-            if "factor_names" in dataset.attrs:
-                names = _names(dataset.attrs["factor_names"])
+            factors = self._side("factors", keys)
+            if "factor_names" in self._file["factors"].attrs:
+                names = _names(self._file["factors"].attrs["factor_names"])
         if "factor_names" in keys:
-            names = _names(self._dataset("factor_names", keys)[()])
+            names = _names(self._side("factor_names", keys))
         self._labels, self._factors, self.factor_names = check_side_arrays(self._n, labels, factors, names, where)
         self.labelled = self._labels is not None
         self.shape = native_shape(tuple(self._images.shape), self._layout)
@@ -78,6 +83,19 @@ class HDF5Source(Source):
         if not isinstance(found, h5py.Dataset):
             raise DataError(f"{self.path} has no dataset {key!r}; it holds: {', '.join(keys) or 'nothing'}")
         return found
+
+    def _side(self, key: str, keys: list[str]) -> np.ndarray:
+        """A labels/factors/names dataset, loaded whole only once its size is known to be honest:
+        N rows like the images, and no more bytes than its stored (possibly compressed) chunks hold."""
+        dataset = self._dataset(key, keys)
+        where = f"{self.path}:{key}"
+        if key != "factor_names" and (not dataset.shape or dataset.shape[0] != self._n):
+            raise DataError(f"{where}: {self._n} images but {key} of shape {dataset.shape} (expected [{self._n}, ...])")
+        check_declared(int(dataset.size) * dataset.dtype.itemsize, dataset.id.get_storage_size(), where)
+        try:
+            return dataset[()]
+        except (OSError, ValueError, TypeError) as exc:
+            raise DataError(f"cannot read {where}: {' '.join(str(exc).split())}") from None
 
     def __len__(self) -> int:
         return self._n

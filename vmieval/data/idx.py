@@ -30,7 +30,7 @@ from typing import BinaryIO
 import numpy as np
 
 from vmieval.choices import IDX_DATASETS
-from vmieval.data.dataset import FileRecord, RawBatch, Source, file_record
+from vmieval.data.dataset import MAX_DEFLATE_RATIO, FileRecord, RawBatch, Source, file_record
 from vmieval.errors import DataError, UsageError
 
 IDX_SPLITS = ("train", "test")
@@ -51,7 +51,6 @@ _SUBDIRS = {
 _FILE_PREFIX = {"train": "train", "test": "t10k"}
 _UBYTE = 0x08  # IDX type code for unsigned bytes, the only one MNIST-like files use
 _CHUNK = 1 << 22  # decompress 4 MB at a time
-_MAX_DEFLATE_RATIO = 1032  # deflate cannot expand more than this: a bound on honest .gz contents
 
 # sha256 of the official uncompressed files -> (dataset, file stem).
 KNOWN_CONTENT = {
@@ -112,7 +111,7 @@ def read_idx_with_digest(path: Path, ndim: int) -> tuple[np.ndarray, str]:
                     f"{path} is truncated or padded: header {dims} needs {expected} bytes "
                     f"after the header, found {stored - len(head)}"
                 )
-            if gz and expected > _MAX_DEFLATE_RATIO * stored:
+            if gz and expected > MAX_DEFLATE_RATIO * stored:
                 raise DataError(
                     f"{path}: its header declares {' x '.join(map(str, dims))} = {expected} bytes, more than "
                     f"the {stored}-byte file can hold; the file is corrupt or hostile"
