@@ -191,3 +191,40 @@ def test_encoded_split_entry_point_names_gaussian_dims_and_needs_factors() -> No
     assert report.mig.value == pytest.approx(1.0, abs=1e-3)
     with pytest.raises(UsageError, match="factors"):
         split_factor_report(SimpleNamespace(posterior=posterior, factors=None), gen())
+
+
+def test_grouped_sums_agree_with_one_mixture_per_class() -> None:
+    """The one-pass class sums equal log_aggregate run separately on each class's images."""
+    from vmieval.distributions import GaussianPosterior
+    from vmieval.estimators.aggregate import log_aggregate
+    from vmieval.estimators.encoder import sample_codes
+    from vmieval.estimators.factors import factor_terms
+
+    n = 300
+    rng = np.random.default_rng(5)
+    factors = np.stack([rng.integers(0, 3, n), rng.integers(0, 7, n)], axis=1)
+    mean = torch.from_numpy(rng.normal(0, 1, (n, 2)) + factors[:, :1]).double()
+    logvar = torch.from_numpy(rng.normal(-1, 0.5, (n, 2))).double()
+    terms, _ = factor_terms(mean, logvar, factors, gen(9), chunk=64)
+    draws = gen(9)
+    for j in range(2):
+        post = GaussianPosterior(mean[:, j : j + 1], logvar[:, j : j + 1])
+        (code,) = sample_codes([post], draws)
+        log_bar = log_aggregate([post], [code])
+        for k in range(2):
+            expected = torch.empty(n, dtype=torch.float64)
+            for v in np.unique(factors[:, k]):
+                idx = torch.from_numpy(np.nonzero(factors[:, k] == v)[0])
+                part = GaussianPosterior(post.mean[idx], post.logvar[idx])
+                expected[idx] = log_aggregate([part], [code[idx]]) - log_bar[idx]
+            torch.testing.assert_close(terms[:, j, k], expected, rtol=0, atol=1e-9)
+
+
+def test_an_own_class_sum_that_underflows_is_recomputed_exactly() -> None:
+    from vmieval.estimators.factors import _log_own_class
+
+    m = torch.tensor([[-800.0, 0.0, -1.0]], dtype=torch.float64)  # code 0: its own class is far below the max
+    e = torch.exp(m - m.max(1, keepdim=True).values)
+    index = torch.tensor([[0], [1], [1]])
+    out = _log_own_class(m, e, index, [2], slice(0, 1))
+    assert out.item() == pytest.approx(-800.0)

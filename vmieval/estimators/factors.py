@@ -6,13 +6,15 @@ given images, each carrying integer factor classes v(x) [F] (continuous factors,
     I_q(z_j; v_k) = H(z_j) − H(z_j | v_k) = E[log q̄_{v_k}(z_j) − log q̄(z_j)],
 where q̄ = (1/N) Σ_n q(z_j|x_n) is the aggregate posterior of the dim and q̄_v the same mixture over
 the N_v images whose factor k has class v. Estimated by Monte Carlo with one code per image (the
-draws and the full-dataset mixture of `encoder.monte_carlo_mi`, chunked by `aggregate.log_aggregate`):
+draws of `encoder.sample_codes` and the full-dataset mixture of `encoder.monte_carlo_mi`, with the
+density matrix of `aggregate.log_q_matrix`, [chunk, N] at a time):
 term_n = log q̄_{v_n}(t_n) − log q̄(t_n), t_n ~ q(z_j|x_n); stderr = std_n(term) / √N. Each term is
 at most log(N / N_v), so the estimate never exceeds the plug-in H(v_k) by more than noise.
 The same draws give I_q(x; z_j) (terms log q(t_n|x_n) − log q̄(t_n)), which bounds every I_q(z_j; v_k)
 (data processing) and exposes saturation: when posteriors barely overlap (I_q(x; z_j) near log N)
 a code identifies its image, hence every factor, and I_q(z_j; v_k) reads H(v_k) for that dim.
-Cost: O(D · N²) density evaluations; a few thousand images are plenty for a stable matrix.
+Cost: O(D · N²) density evaluations, one pass per dim for all factors together (each class mixture
+is a sum over the same exponentiated matrix); memory O(chunk · N).
 
 MIG (Chen et al. 2018, β-TCVAE): per factor, (I of the most informative dim − I of the second) /
 H(v_k), averaged over factors. Its stderr holds the top-two choice and H(v_k) fixed: the per-image
@@ -27,16 +29,18 @@ Its stderr is a seeded bootstrap over images (it has no per-image terms).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.stats import entropy as scipy_entropy
 from sklearn.metrics import mutual_info_score
+from sklearn.metrics.cluster import contingency_matrix
 
 from vmieval.distributions import GaussianPosterior
 from vmieval.errors import UsageError
-from vmieval.estimators.aggregate import log_aggregate, log_q_own
+from vmieval.estimators.aggregate import log_q_matrix
 from vmieval.estimators.encoder import CAP_MARGIN, sample_codes
 from vmieval.estimators.estimate import mean_and_stderr
 
@@ -52,7 +56,7 @@ class FactorConfig:
 
     chunk: int = 1024
     bins: int = 20
-    bootstrap: int = 20
+    bootstrap: int = 10
     seed: int = 0
 
 
@@ -120,12 +124,35 @@ def factor_entropies(factors: np.ndarray) -> np.ndarray:
     return np.array([scipy_entropy(np.unique(col, return_counts=True)[1]) for col in factors.T], dtype=np.float64)
 
 
-def _class_indices(column: np.ndarray) -> list[torch.Tensor]:
-    """The image indices of each class of one factor column."""
-    _, inverse = np.unique(column, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.cumsum(np.bincount(inverse))[:-1]
-    return [torch.from_numpy(idx) for idx in np.split(order, bounds)]
+def _class_index(factors: np.ndarray) -> tuple[torch.Tensor, list[int], torch.Tensor]:
+    """Each image's class index per factor [N, F] (0..K_k−1), the class counts K_k, and log(N / N_v)
+    for the image's own class per factor [N, F]."""
+    n = factors.shape[0]
+    index, sizes, log_ratio = [], [], []
+    for col in factors.T:
+        _, inverse, counts = np.unique(col, return_inverse=True, return_counts=True)
+        index.append(inverse.reshape(-1))
+        sizes.append(len(counts))
+        log_ratio.append(np.log(n / counts[inverse.reshape(-1)]))
+    return torch.from_numpy(np.stack(index, 1)), sizes, torch.from_numpy(np.stack(log_ratio, 1))
+
+
+def _log_own_class(
+    m: torch.Tensor, e: torch.Tensor, index: torch.Tensor, sizes: list[int], rows: slice
+) -> torch.Tensor:
+    """log Σ_{m in class v_k(i)} exp(M[i, m] − a_i) for codes i in `rows`: [c, F].
+
+    `e` = exp(M − a) [c, N] with a the row max of M [c, N]. The own term m = i is in the sum and is
+    at least exp(log q(t_i|x_i) − a_i), which underflows only when a_i − log q(t_i|x_i) > 700 nats
+    (log-variances 1400 apart, or a 37-sigma draw); such cells are recomputed exactly from M.
+    """
+    own = index[rows]
+    sums = [e.new_zeros(e.shape[0], k).index_add_(1, index[:, f], e) for f, k in enumerate(sizes)]
+    out = torch.log(torch.stack([s.gather(1, own[:, f : f + 1])[:, 0] for f, s in enumerate(sums)], dim=1))
+    a = m.max(1).values
+    for r, f in (out == -math.inf).nonzero().tolist():
+        out[r, f] = torch.logsumexp(m[r, index[:, f] == own[r, f]], 0) - a[r]
+    return out
 
 
 def factor_terms(
@@ -134,24 +161,28 @@ def factor_terms(
     """Per-image Monte-Carlo terms: of I_q(z_j; v_k) [N, D, F] and of I_q(x; z_j) [N, D] (float64).
 
     `mean`, `logvar` [N, D]; `factors` int [N, F]. One code per image and dim, drawn in dim order
-    from `generator`.
+    from `generator`. Per dim, the density matrix M[i, m] = log q(t_i | x_m) (`aggregate.log_q_matrix`,
+    [chunk, N] at a time) is exponentiated once; its row sums give q̄(t_i) and its sums over each
+    factor class give every q̄_v(t_i), so the cost is O(D · N²) whatever the number of factors.
     """
     mean, logvar = mean.double().cpu(), logvar.double().cpu()
     n, d = mean.shape
-    classes = [_class_indices(col) for col in factors.T]
-    terms = torch.empty(n, d, len(classes), dtype=torch.float64)
+    index, sizes, log_ratio = _class_index(factors)
+    terms = torch.empty(n, d, len(sizes), dtype=torch.float64)
     own_terms = torch.empty(n, d, dtype=torch.float64)
     for j in range(d):
         post = GaussianPosterior(mean[:, j : j + 1], logvar[:, j : j + 1])
-        (code,) = sample_codes([post], generator)
-        log_bar = log_aggregate([post], [code], chunk)
-        own_terms[:, j] = log_q_own([post], [code], torch.arange(n)) - log_bar
-        for k, groups in enumerate(classes):
-            log_bar_v = torch.empty(n, dtype=torch.float64)
-            for idx in groups:
-                part = GaussianPosterior(post.mean[idx], post.logvar[idx])
-                log_bar_v[idx] = log_aggregate([part], [code[idx]], chunk)
-            terms[:, j, k] = log_bar_v - log_bar
+        codes = sample_codes([post], generator)
+        for start in range(0, n, chunk):
+            rows = slice(start, min(start + chunk, n))
+            m = log_q_matrix([post], codes, rows)  # [c, N]
+            a = m.max(1, keepdim=True).values
+            e = torch.exp(m - a)
+            log_total = torch.log(e.sum(1))  # log Σ_m exp(M − a): log q̄(t_i) = a + this − log N
+            # log q̄_v(t_i) − log q̄(t_i) = log(own-class sum / total) + log(N / N_v)
+            terms[rows, j] = _log_own_class(m, e, index, sizes, rows) - log_total[:, None] + log_ratio[rows]
+            own = m.diagonal(offset=start)  # log q(t_i | x_i)
+            own_terms[rows, j] = own - (a[:, 0] + log_total - math.log(n))
     return terms, own_terms
 
 
@@ -223,8 +254,14 @@ def discretize(values: np.ndarray, bins: int = 20) -> np.ndarray:
 def histogram_mi(means: np.ndarray, factors: np.ndarray, bins: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """Plug-in I(bin(μ_j); v_k) [D, F] and H(v_k) [F] in nats, as disentanglement_lib computes them."""
     binned = discretize(means, bins)
-    matrix = np.array([[mutual_info_score(f, b) for f in factors.T] for b in binned.T], dtype=np.float64)
-    return matrix, np.array([mutual_info_score(f, f) for f in factors.T], dtype=np.float64)
+    matrix = np.array([[_mi(f, b) for f in factors.T] for b in binned.T], dtype=np.float64)
+    return matrix, np.array([_mi(f, f) for f in factors.T], dtype=np.float64)
+
+
+def _mi(a: np.ndarray, b: np.ndarray) -> float:
+    """sklearn's `mutual_info_score(a, b)`, given its sparse contingency table (skips re-validating
+    the labels, half the cost of the bootstrap)."""
+    return float(mutual_info_score(None, None, contingency=contingency_matrix(a, b, sparse=True)))
 
 
 def histogram_mig(
