@@ -1,8 +1,9 @@
 """From what a user typed (`--data`, a recorded dataset name) to a Dataset, never guessing silently.
 
 `--data` takes a dataset name (`mnist`, `fashion-mnist`, `mnist-sample`, `kmnist`, `emnist[-VARIANT]`,
-`cifar10`, `cifar100`, `svhn`, `celeba`), a `.npy`/`.npz` file (`file.npz:KEY` picks the images
-array), an image folder, or an HDF5 file as `file.h5:IMAGES[:LABELS]`. A name wins over a path of the
+`cifar10`, `cifar100`, `svhn`, `celeba`, and the generated `sprites`, `sprites-rgb`), a `.npy`/`.npz`
+file (`file.npz:KEY` picks the images array), an image folder, or an HDF5 file as
+`file.h5:IMAGES[:LABELS]`. A name wins over a path of the
 same spelling; write `./mnist` for a folder called mnist.
 
 Foreign spellings of our names (JointVAE's `fashion_mnist`, torchvision's `FashionMNIST`, `CIFAR-10`)
@@ -17,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmieval.choices import DATASETS, SPLITS
+from vmieval.choices import DATASETS, SPLITS, SYNTHETIC_DATASETS
 from vmieval.data.arrays import ArraySource
 from vmieval.data.dataset import Dataset, ImageData, Source
 from vmieval.data.fit import Fit, check_side, convert
@@ -41,6 +42,8 @@ _ALIASES = {
     "cifar100": "cifar100",
     "svhn": "svhn",
     "celeba": "celeba",
+    "sprites": "sprites",
+    "spritesrgb": "sprites-rgb",
     **{f"emnist{v}": f"emnist-{v}" for v in EMNIST_VARIANTS},
 }
 
@@ -102,6 +105,12 @@ def open_source(
         raise UsageError("--download fetches named datasets only; a file or folder is read where it is")
     if ref.kind == "named":
         assert ref.name is not None
+        if ref.name in SYNTHETIC_DATASETS:  # generated from a seed: nothing to locate or download
+            from vmieval.synthetic.source import SpriteSource
+
+            if data_dir is not None:
+                raise UsageError(f"--data-dir {data_dir} does not apply to {ref.name}: it is generated, not read")
+            return SpriteSource(ref.name, split)
         if ref.name in IDX_DATASETS:
             return IdxSource(ref.name, split, data_dir, download)
         return TorchvisionSource(ref.name, split, data_dir, download)
