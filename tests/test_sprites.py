@@ -128,3 +128,25 @@ def test_committed_fixtures_are_what_the_generator_makes() -> None:
             assert np.array_equal(stored["factors"], fresh.factors) and np.array_equal(stored["labels"], fresh.labels)
             # pixels exactly on a shape's edge may flip where sin/cos round differently: allow 1 in 10^4
             assert (stored["images"] != fresh.images).mean() < 1e-4
+
+
+def test_data_sprites_streams_the_fixture_splits() -> None:
+    """`--data sprites` renders on demand exactly what the committed fixture holds, with its factors."""
+    from pathlib import Path
+
+    from vmieval.data.resolve import load_images, open_dataset
+    from vmieval.errors import UsageError
+
+    data = load_images("sprites", "test", limit=300)
+    assert tuple(data.images.shape) == (300, 1, 64, 64) and data.factor_names == FACTOR_NAMES
+    with np.load(Path(__file__).resolve().parent.parent / "fixtures" / "sprites" / "sprites-test.npz") as stored:
+        assert np.array_equal(data.factors.numpy(), stored["factors"][:300])
+        assert np.array_equal(data.labels.numpy(), stored["labels"][:300])
+        assert (data.images[:, 0].numpy() * 255 != stored["images"][:300]).mean() < 1e-4
+    drawn = open_dataset("Sprites_RGB", "test", limit=40, seed=1)  # a seeded subsample reads only its rows
+    batch = next(drawn.batches(64))
+    assert tuple(batch.images.shape) == (40, 3, 64, 64) and batch.factors.shape == (40, 6)
+    with pytest.raises(UsageError, match="split"):
+        open_dataset("sprites", "valid")
+    with pytest.raises(UsageError, match="generated"):
+        open_dataset("sprites", "test", data_dir="/tmp")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 IDX_DATASETS = ("mnist", "fashion-mnist", "mnist-sample")  # vmieval.data.idx
 TORCHVISION_DATASETS = ("kmnist", "emnist", "cifar10", "cifar100", "svhn", "celeba")  # vmieval.data.torchvision_sets
-DATASETS = (*IDX_DATASETS, *TORCHVISION_DATASETS)
+SYNTHETIC_DATASETS = ("sprites", "sprites-rgb")  # vmieval.synthetic.source: generated, no files
+DATASETS = (*IDX_DATASETS, *TORCHVISION_DATASETS, *SYNTHETIC_DATASETS)
 SPLITS = ("train", "test", "valid")
 CHECKPOINT_FORMATS = ("auto", "native", "exported", "jointvae")  # vmieval.checkpoints.loader

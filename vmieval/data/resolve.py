@@ -3,8 +3,8 @@
 `--data` takes a dataset name (`mnist`, `fashion-mnist`, `mnist-sample`, `kmnist`, `emnist[-VARIANT]`,
 `cifar10`, `cifar100`, `svhn`, `celeba`, and the generated `sprites`, `sprites-rgb`), a `.npy`/`.npz`
 file (`file.npz:KEY` picks the images array), an image folder, or an HDF5 file as
-`file.h5:IMAGES[:LABELS]`. A name wins over a path of the
-same spelling; write `./mnist` for a folder called mnist.
+`file.h5:IMAGES[:LABELS]`. A name wins over a path of the same spelling; write `./mnist` for a folder
+called mnist.
 
 Foreign spellings of our names (JointVAE's `fashion_mnist`, torchvision's `FashionMNIST`, `CIFAR-10`)
 map to ours by `canonical_name`; a name that maps to nothing is an error, not a fallback to MNIST.
