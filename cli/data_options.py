@@ -18,7 +18,7 @@ from vmieval.choices import DATASETS, SPLITS
 from vmieval.errors import UsageError
 
 if TYPE_CHECKING:  # the data modules import torch: imported where used, so --help stays instant
-    from vmieval.data import ImageData
+    from vmieval.data import Dataset, ImageData
     from vmieval.frozen import FrozenVAE
 
 DEFAULT_DATASET = "mnist"
@@ -89,7 +89,21 @@ def load_for_models(
     image_size: int | None,
     limit: int | None,
 ) -> ImageData:
-    """The split the options name, fitted to the first model's spec (size from --image-size if given)."""
+    """`open_for_models`, held in memory as float32 (what the MNIST-sized commands take)."""
+    return open_for_models(models, dataset, data_dir, download, split, image_size, limit).to_memory()
+
+
+def open_for_models(
+    models: list[FrozenVAE],
+    dataset: str | None,
+    data_dir: str | None,
+    download: bool,
+    split: str,
+    image_size: int | None,
+    limit: int | None,
+) -> Dataset:
+    """The split the options name as a streaming Dataset whose batches fit the first model's spec
+    (size from --image-size if given); --subsample-seed and --grey come from click's context."""
     from vmieval.data import Fit, open_dataset
     from vmieval.data.fit import check_side
 
@@ -107,4 +121,4 @@ def load_for_models(
     if native != wanted and image_size is None:
         before, after = "x".join(map(str, native)), "x".join(map(str, wanted))
         stderr.print(f"note: {data.name} images {before} -> {after} to fit the model (--image-size sets the size)")
-    return data.to_memory()
+    return data
