@@ -13,9 +13,11 @@ from pathlib import Path
 import click
 from vmieval.cli.console import progress, stderr, stdout
 from vmieval.cli.data_options import data_options, load_for_models
+from vmieval.cli.option_types import SEED
 from vmieval.cli.options import checkpoint_format_option, threads_option
 
 from vmieval.errors import UsageError
+from vmieval.outputs import check_report_folder
 
 
 def _two_dims(text: str | None) -> tuple[int, int] | None:
@@ -38,7 +40,7 @@ def _default_out(names: list[str]) -> Path:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: reports/<name>/).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout (same keys as report.h5).")
 @data_options
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw (stored).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every random draw (stored).")
 @checkpoint_format_option
 @click.option("--trust", is_flag=True, help="Allow loading exported models (runs their programs).")
 @click.option("--force", is_flag=True, help="Overwrite an existing report in the output folder.")
@@ -94,6 +96,7 @@ def report_command(
     if not compare_mode and len(checkpoints) > 1:
         raise UsageError(f"got {len(checkpoints)} checkpoints; pass --compare to compare them")
     names = unique_names([Path(c).stem for c in checkpoints])
+    check_report_folder(Path(out_dir) if out_dir else _default_out(names), names, force)  # before any work
     out = check_outputs(Path(out_dir) if out_dir else _default_out(names), names, force)
 
     models = [load_checkpoint(c, format=fmt, trust=trust) for c in checkpoints]

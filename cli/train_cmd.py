@@ -6,16 +6,17 @@ progress on stderr and the last epoch's numbers as a table on stdout ("wrote ...
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from vmieval.cli import output
+from vmieval.cli.option_types import SEED
 from vmieval.cli.options import common_options
 from vmieval.cli.progress import progress
 from vmieval.trainers import PRESETS
 
 from vmieval.errors import OutputError, UsageError
+from vmieval.outputs import check_output_folder
 
 if TYPE_CHECKING:
     from vmieval.trainers import TrainEvent, TrainResult
@@ -81,7 +82,7 @@ def results_document(results: list[TrainResult]) -> dict[str, Any]:
 @click.option("--beta-z-anneal-epochs", type=int, default=None, help="Decay --beta-z linearly to 1 over N epochs.")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None)
-@click.option("--seed", type=int, default=None)
+@click.option("--seed", type=SEED, default=None)
 @click.option("--architecture", type=click.Choice(["mlp", "conv"]), default=None)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
 @click.option("--download", is_flag=True, help="Download the dataset (torchvision) if it is not found.")
@@ -109,12 +110,13 @@ def train_command(
     if pair and objective is not None:
         raise UsageError("--pair trains both objectives; drop --objective")
     config = resolve_config(preset, objective=objective, **overrides)
+    out = check_output_folder(out_dir)  # a file on the way, /proc, a name too long: refused before any work
     if download:
         fetch_dataset(config.dataset, config.data_dir)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is a file; give a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create --out {out}: {exc.strerror or exc}") from None
     with progress() as bar:
         callback = _progress_callback(bar)
         if pair:

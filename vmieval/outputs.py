@@ -115,3 +115,25 @@ def check_model_names(names: list[str]) -> list[str]:
                 f"rename or link the file (e.g. model.pt)"
             )
     return names
+
+
+PNG_ROOM = 40  # `-<grid>.png` after a model name, e.g. `-pair_z_12_15.png`
+
+
+def check_report_folder(folder: str | Path, names: list[str], force: bool, report_file: str = "report.h5") -> Path:
+    """Everything `report` will write, checked before it computes anything: the folder, the model names
+    (HDF5 groups and `<name>-<grid>.png` files), and no earlier report to overwrite without --force.
+    Existing files are listed, not globbed, so a name like `a[1]` means itself."""
+    folder = Path(folder)
+    check_model_names(names)
+    check_output_folder(folder, (report_file, *(f"{n}{'-' * PNG_ROOM}.png" for n in names)))
+    if force or not folder.is_dir():
+        return folder
+    try:
+        existing = sorted(entry.name for entry in os.scandir(folder))
+    except OSError as exc:
+        raise OutputError(f"cannot list {_short(folder)}: {exc.strerror or exc}") from None
+    for entry in existing:
+        if entry == report_file or any(entry.startswith(f"{n}-") and entry.endswith(".png") for n in names):
+            raise OutputError(f"{_short(folder / entry)} exists; pass --force to overwrite it")
+    return folder
