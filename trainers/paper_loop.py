@@ -74,6 +74,27 @@ def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
+@torch.no_grad()
+def category_argmax(
+    module: torch.nn.Module,
+    spec: ModelSpec,
+    block: str,
+    images: torch.Tensor,
+    chunk: int,
+    batch_norm_train: bool = False,
+) -> np.ndarray:
+    """argmax q(c|x) [N] of categorical `block` for images [N, C, H, W], encoded `chunk` at a time.
+
+    `batch_norm_train` is the paper's evaluation protocol: batch norm on the statistics of each
+    chunk (so the answer depends on the chunking), run on a copy so that the module's running
+    statistics do not move. Otherwise the module is used in the mode it is in.
+    """
+    start, stop = spec.param_offsets()[block]
+    net = copy.deepcopy(module).train() if batch_norm_train else module
+    out = [net.encode(images[i : i + chunk])[:, start:stop].argmax(1) for i in range(0, len(images), chunk)]
+    return torch.cat(out).cpu().numpy()
+
+
 class PaperRun:
     """Networks, optimisers, the sampling generator, the iteration counter and the history of one run."""
 
@@ -157,25 +178,21 @@ class PaperRun:
         blocks = self.spec.blocks_of_kind("categorical")
         if not blocks:
             return {"acc_hungarian_test": None, "acc_majority_train": None, "acc_majority_train_paper": None}
-        start, stop = self.spec.param_offsets()[blocks[0].name]
-        k = blocks[0].size
-
-        def assign(module: torch.nn.Module, images: torch.Tensor, chunk: int) -> np.ndarray:
-            out = [module.encode(images[i : i + chunk])[:, start:stop].argmax(1) for i in range(0, len(images), chunk)]
-            return torch.cat(out).cpu().numpy()
-
+        block, k = blocks[0].name, blocks[0].size
         self.module.eval()
-        test = hungarian_accuracy(assign(self.module, data["test"], 1000), data["test_labels"].numpy(), k)[0]
-        train = majority_accuracy(assign(self.module, data["train_eval"], 1000), data["train_eval_labels"].numpy(), k)
+        test = category_argmax(self.module, self.spec, block, data["test"], 1000)
+        train = category_argmax(self.module, self.spec, block, data["train_eval"], 1000)
         self.module.train()
-        # The paper's protocol: batch norm on per-batch statistics, full batches only. A copy, so that
-        # evaluating does not move the running statistics of the model being trained.
         bs = self.config.batch_size
         n = data["train_eval"].shape[0] // bs * bs
-        paper = copy.deepcopy(self.module).train()
-        labels = data["train_eval_labels"][:n].numpy()
-        acc_paper = majority_accuracy(assign(paper, data["train_eval"][:n], bs), labels, k)[0] if n else None
-        return {"acc_hungarian_test": test, "acc_majority_train": train[0], "acc_majority_train_paper": acc_paper}
+        paper = category_argmax(self.module, self.spec, block, data["train_eval"][:n], bs, batch_norm_train=True)
+        return {
+            "acc_hungarian_test": hungarian_accuracy(test, data["test_labels"].numpy(), k)[0],
+            "acc_majority_train": majority_accuracy(train, data["train_eval_labels"].numpy(), k)[0],
+            "acc_majority_train_paper": majority_accuracy(paper, data["train_eval_labels"][:n].numpy(), k)[0]
+            if n
+            else None,
+        }
 
     def restore(self, payload: dict[str, Any], side: dict[str, Any], training: dict[str, Any]) -> None:
         self.module.load_state_dict(payload["state_dict"], strict=True)
