@@ -202,11 +202,22 @@ def run_jobs(jobs: list[Job], log: Path) -> list[dict[str, Any]]:
                     "checkpoint": str(path),
                     "train_seconds_this_invocation": seconds,
                     "train_seconds_recorded": train_seconds(path),
+                    "n_train": training_record(path).get("n_train"),
                     "cluster_method": test[name]["cluster"]["attrs"].get("method"),
                     **model_metrics(test[name], train[name], SETTINGS[job.setting]),
                 }
             )
     return records
+
+
+def kept_records(path: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of an existing results.json that this invocation does not redo: other presets'
+    (e.g. the paper presets' from reproduce_paper.py) and other (dataset, setting, seed) triples."""
+    if not path.exists():
+        return []
+    redone = {(r["dataset"], r["setting"], r["seed"]) for r in new}
+    old = json.loads(path.read_text()).get("runs", [])
+    return [r for r in old if (r.get("dataset"), r.get("setting"), r.get("seed")) not in redone]
 
 
 def parse_epochs(values: list[str]) -> dict[str, int]:
@@ -268,6 +279,10 @@ def main() -> None:
         "epochs": {j.dataset: j.epochs for j in jobs},
         "seeds": sorted({j.seed for j in jobs}),
     }
+    previous = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
+    if "paper_presets" in previous.get("meta", {}):  # written by reproduce_paper.py collect
+        meta["paper_presets"] = previous["meta"]["paper_presets"]
+    records = kept_records(out / "results.json", records) + records
     json_path, md_path = write_results(out, records, summarise(records), meta)
     print(f"wrote {json_path} and {md_path}")
 

@@ -55,6 +55,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "n": len(values),
             }
         row["cluster_method"] = runs[0].get("cluster_method")
+        row["n_train"] = sorted({int(r["n_train"]) for r in runs if r.get("n_train") is not None})
         if any(r.get("iterations") is not None for r in runs):  # iteration-budget runs: how far each got
             row["iterations"] = sorted(int(r["iterations"]) for r in runs if r.get("iterations") is not None)
         rows.append(row)
@@ -87,19 +88,21 @@ def markdown(summary: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         paper = PAPER.get((dataset, setting), {})
         method = (mi or elbo or {}).get("cluster_method") or ""
         reached = sorted({i for r in by_obj.values() for i in r.get("iterations", [])})
+        n_train = sorted({n for r in by_obj.values() for n in r.get("n_train", [])})
+        images = f"{', '.join(f'{n:,}' for n in n_train)}" if n_train else "not recorded (runs before this field)"
         budget = (
             f" Iterations reached (of the paper's 150,000): {', '.join(f'{i:,}' for i in reached)}." if reached else ""
         )
         lines += [
             f"## {dataset}, {setting} (MI on {TARGETS.get(setting, '?')}; {seeds} seed{'s' * (seeds > 1)})",
             "",
-            f"Clusters: {method}.{budget}",
+            f"Clusters: {method}. Training images: {images}.{budget}",
             "",
             "| metric | ELBO model | MI model | paper ELBO | paper MI |",
             "| --- | --- | --- | --- | --- |",
         ]
         for key, (label, fmt) in METRICS.items():
-            cells = [_cell(r[key], fmt) if r else "–" for r in (elbo, mi)]
+            cells = [_cell(r[key], fmt) if r and key in r else "–" for r in (elbo, mi)]
             ref = paper.get(key)
             refs = [fmt.format(v) for v in ref] if ref else ["–", "–"]
             lines.append(f"| {label} | {' | '.join(cells)} | {' | '.join(refs)} |")
