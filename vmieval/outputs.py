@@ -9,6 +9,7 @@ PNG file. Commands call `check_output_file` or `check_output_folder` once, first
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -39,11 +40,13 @@ def _nearest_existing(path: Path) -> tuple[Path, list[str]]:
     while True:
         try:
             current.lstat()
-            return current, missing
         except (FileNotFoundError, NotADirectoryError):
             pass
-        except OSError as exc:  # ENAMETOOLONG, ELOOP, EACCES on the way
-            raise OutputError(f"cannot write {_short(path)}: {exc.strerror or exc}") from None
+        except OSError as exc:  # ELOOP, EACCES on the way (a name too long is reported by _check_names)
+            if exc.errno != errno.ENAMETOOLONG:
+                raise OutputError(f"cannot write {_short(path)}: {exc.strerror or exc}") from None
+        else:
+            return current, missing
         if current.parent == current:
             return current, missing
         missing.insert(0, current.name)

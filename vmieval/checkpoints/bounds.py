@@ -225,7 +225,12 @@ def check_zip_checkpoint(path: Path) -> None:
         info = by_name.get(f"{prefix}data/{key}")
         if info is None:
             raise CheckpointError(f"{where}: tensor storage {key!r} is missing from the archive; the file is truncated")
-        if info.compress_type != zipfile.ZIP_STORED or info.file_size != nbytes:
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise CheckpointError(
+                f"{where}: tensor storage {key!r} is compressed; torch.save stores tensors uncompressed, so the "
+                f"file was rewritten by another tool (or crafted)"
+            )
+        if info.file_size != nbytes:
             raise CheckpointError(
                 f"{where}: tensor storage {key!r} holds {info.file_size:,} bytes but its tensors declare {nbytes:,}; "
                 f"the file is corrupt or crafted"
