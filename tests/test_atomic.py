@@ -110,3 +110,98 @@ def test_sigkill_mid_write_leaves_previous_file_and_a_harmless_temp(tiny_native:
     assert _leftovers(tiny_native.parent) == [orphan.name]
     with pytest.raises(CheckpointError, match="truncated"):
         load_checkpoint(orphan)
+
+
+# -- temporary files never outlive their write -----------------------------------------------------
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temp_of_a_dead_writer_is_cleaned_by_the_next_write(tmp_path: Path) -> None:
+    target = tmp_path / "report.h5"
+    stale = tmp_path / f".report.h5.{_dead_pid()}.abcd1234.tmp"
+    live = tmp_path / f".report.h5.{os.getpid()}.efgh5678.tmp"  # a write in progress in a live process
+    other = tmp_path / ".other.h5.1.abcd1234.tmp"  # another file's temp
+    foreign = tmp_path / ".report.h5.mine.tmp"  # not our naming
+    for path in (stale, live, other, foreign):
+        path.write_bytes(b"half")
+    atomic_write(target, lambda tmp: tmp.write_bytes(b"new"))
+    assert target.read_bytes() == b"new"
+    assert not stale.exists() and live.exists() and other.exists() and foreign.exists()
+
+
+@pytest.mark.parametrize("failure", [OSError(24, "Too many open files"), KeyboardInterrupt()])
+def test_a_failure_right_after_the_temp_is_created_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: BaseException
+) -> None:
+    """The window between creating the temporary file and writing it is inside the guarded block."""
+    target = tmp_path / "report.h5"
+    target.write_bytes(b"previous")
+
+    def fail(*args: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(os, "chmod", fail)
+    with pytest.raises(OutputError if isinstance(failure, OSError) else KeyboardInterrupt):
+        atomic_write(target, lambda tmp: tmp.write_bytes(b"new"))
+    assert target.read_bytes() == b"previous"
+    assert _leftovers(tmp_path) == []
+
+
+SIGNALLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from vmieval.cli.interrupts import install
+from vmieval import atomic
+
+install()
+target, signum = Path(sys.argv[1]), int(sys.argv[2])
+
+def hook(stage, path):
+    if stage == "temp-written":
+        os.kill(os.getpid(), signum)
+
+atomic.write_hook = hook
+atomic.atomic_write(target, lambda tmp: tmp.write_bytes(b"half of a new file"))
+print("not reached")
+"""
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "word"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
+)
+def test_a_signal_mid_write_is_one_line_its_exit_code_and_no_temp(
+    tmp_path: Path, signum: int, code: int, word: str
+) -> None:
+    target = tmp_path / "report.h5"
+    target.write_bytes(b"previous")
+    proc = subprocess.run(
+        [sys.executable, "-c", SIGNALLED_WRITER, str(target), str(int(signum))], capture_output=True, text=True
+    )
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"{word}; files already written are intact"]
+    assert "not reached" not in proc.stdout
+    assert target.read_bytes() == b"previous"
+    assert _leftovers(tmp_path) == []
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line_and_130(tiny_native: Path) -> None:
+    """SIGINT while `vmieval inspect` is still importing torch (the long part of start-up)."""
+    vmieval = Path(sys.executable).with_name("vmieval")
+    proc = subprocess.Popen([str(vmieval), "inspect", str(tiny_native)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        maps = Path(f"/proc/{proc.pid}/maps")
+        while proc.poll() is None and "libtorch" not in maps.read_text(errors="replace"):
+            assert time.monotonic() < deadline, "torch never started loading"
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["interrupted; files already written are intact"]
