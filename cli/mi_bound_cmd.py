@@ -7,7 +7,6 @@ Rows go to stdout (a rich table, or JSON with `--json`); progress and warnings g
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 from vmieval.cli.console import progress, stderr, stdout
 from vmieval.cli.data_options import data_options, load_for_models
+from vmieval.cli.option_types import SEED
 from vmieval.cli.options import checkpoint_format_option, threads_option
 
 from vmieval.atomic import check_writable
@@ -34,7 +34,8 @@ def _fmt(value: float) -> str:
 
 
 def rows_table(result: MIResult, title: str) -> Table:
-    """quantity | side | kind | estimate ± stderr | estimator | n | split; invalid rows marked †."""
+    """estimand | side | kind | estimate ± stderr | estimator | n | split; invalid rows marked †,
+    rows with a note (a flag such as a Q still improving at its cap) marked *."""
     table = Table(title=title, title_justify="left")
     for name, justify in (("quantity", "left"), ("side", "left"), ("kind", "left"), ("estimate (nats)", "right")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
@@ -44,12 +45,12 @@ def rows_table(result: MIResult, title: str) -> Table:
     for e in result.estimates():
         cell = Text(_fmt(e.value))
         cell.append(f" ± {_fmt(e.stderr)}", style="dim")
-        kind = e.kind.replace("_", " ") + ("" if e.valid else " †")
+        kind = e.kind.replace("_", " ") + ("" if e.valid else " †") + (" *" if e.flags else "")
         style = "dim" if not e.valid else ""
-        table.add_row(e.quantity, e.side, kind, cell, e.estimator, str(e.n), e.split, style=style)
+        table.add_row(e.estimand, e.side, kind, cell, e.estimator, str(e.n), e.split, style=style)
     notes = sorted({e.note for e in result.estimates() if e.note})
     if notes:
-        table.caption = "; ".join(("† " if "not a valid" in n else "") + n for n in notes)
+        table.caption = "; ".join(("† " if "not a valid" in n else "* ") + n for n in notes)
     return table
 
 
@@ -61,7 +62,7 @@ def rows_table(result: MIResult, title: str) -> Table:
               help="Decoder-side codes: encoder posteriors of real images, or the prior.")  # fmt: skip
 @data_options
 @click.option("--samples", type=int, default=MIConfig.samples, show_default=True, help="Generated (code, image) pairs.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--q-arch", type=click.Choice(["mlp", "conv"]), default="mlp", show_default=True)
 @click.option("--max-epochs", type=int, default=MIConfig.max_epochs, show_default=True, help="Q training epochs.")
 @click.option("--patience", type=int, default=MIConfig.patience, show_default=True, help="Early-stopping patience.")
@@ -94,8 +95,9 @@ def mi_bound_command(
 ) -> None:
     """Lower bounds on I(target; decoded image) and the encoder's I_q(x; target) for CHECKPOINT."""
     from vmieval.checkpoints import load_checkpoint
+    from vmieval.encoded import encode_split
     from vmieval.estimators import estimate_mi
-    from vmieval.results import ModelMeta, unique_names, write_mi_only
+    from vmieval.results import ModelMeta, mi_document, to_json, unique_names, write_document
 
     settings = {"target": target, "codes": codes, "samples": samples, "q_arch": q_arch, "max_epochs": max_epochs,
                 "patience": patience, "seed": seed, "split": split}  # fmt: skip
@@ -112,25 +114,19 @@ def mi_bound_command(
                 tasks[phase] = bar.add_task(phase, total=total, status="")
             bar.update(tasks[phase], completed=done, total=total)
 
-        result = estimate_mi(model, data.images, data.labels, config, progress=report)
+        report("encode", 0, 1)
+        result = estimate_mi(model, encode_split(model, data), config, progress=report)
         for task in tasks.values():
             bar.update(task, completed=bar.tasks[task].total)
     for warning in result.warnings:
         stderr.print(f"[yellow]warning:[/] {warning}")
     name = unique_names([Path(checkpoint).stem])[0]
+    tree = mi_document(result, ModelMeta.from_model(model, name, seed, data), argv=sys.argv)
     if out is not None:
-        meta = ModelMeta.from_model(model, name, seed, data)
-        write_mi_only(out, name, result.estimates(), meta, force=force, argv=sys.argv)
+        write_document(out, tree, force=force)
         stderr.print(f"wrote {out}")
     if as_json:
-        document = {
-            "model": name,
-            "checkpoint": checkpoint,
-            "dataset": data.name,
-            "split": data.split,
-            **result.to_dict(),
-        }
-        click.echo(json.dumps(document, indent=2))
+        click.echo(to_json(tree))
         return
     title = f"{name}: {data.name} {data.split} (N={len(data)}), target {result.target}, {codes} codes"
     # A pipe or file gets the full-width table; a terminal gets its own width.

@@ -61,7 +61,7 @@ def metrics_table(comparison: Comparison, reports: list[Report]) -> Table:
 def contingency_table(report: Report) -> Table | None:
     """Labels (rows) x categories (columns); each row's largest count in bold."""
     cat = report.categorical
-    if cat is None:
+    if cat is None or cat.contingency is None:
         return None
     c = cat.contingency
     table = Table(title=f"{report.name}: label x {c.block}", title_justify="left", pad_edge=False, padding=(0, 1))
@@ -117,7 +117,7 @@ def notes_lines(reports: list[Report]) -> list[str]:
         if r.cluster is not None and r.cluster.is_baseline:
             lines.append(f"no categorical block; cluster scores are a {r.cluster.method}")
         flagged = [e for e in r.estimates if e.note or not e.valid]
-        lines += [f"{e.quantity} [{e.estimator}]: {e.note or 'not a valid bound'}" for e in flagged]
+        lines += [f"{e.label}: {e.note or 'not a valid bound'}" for e in flagged]
         lines += [f"{key}: {note}" for key, note in r.notes.items()]
         for line in lines:
             found.setdefault(line, []).append(r.name)

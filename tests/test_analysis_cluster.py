@@ -26,6 +26,7 @@ from vmieval.analysis.contingency import (
     probability_histograms,
 )
 from vmieval.data import ImageData
+from vmieval.encoded import encode_split
 from vmieval.errors import UsageError
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import ModelSpec, categorical, gaussian
@@ -122,7 +123,7 @@ def test_bad_cluster_indices_are_refused() -> None:
 
 def test_model_with_permuted_categories_clusters_perfectly() -> None:
     spec = ModelSpec((1, 28, 28), (gaussian("z", 2), categorical("c", 10)))
-    r = cluster_analysis(label_model(spec, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]), label_data())
+    r = cluster_analysis(encode_split(label_model(spec, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]), label_data()))
     assert (r.method, r.block, r.split, r.n, r.n_clusters) == ("argmax q(c|x)", "c", "test", len(LABELS), 10)
     assert r.accuracy_hungarian == 1.0 and r.nmi == pytest.approx(1.0)
     assert not r.is_baseline
@@ -130,17 +131,17 @@ def test_model_with_permuted_categories_clusters_perfectly() -> None:
 
 def test_model_without_categorical_gets_a_labelled_kmeans_baseline() -> None:
     spec = ModelSpec((1, 28, 28), (gaussian("z", 10),))
-    r = cluster_analysis(label_model(spec), label_data(), config=ClusterConfig(kmeans_seed=3))
+    r = cluster_analysis(encode_split(label_model(spec), label_data()), config=ClusterConfig(kmeans_seed=3))
     assert r.is_baseline and r.method == KMEANS and r.block is None
     assert r.accuracy_hungarian == 1.0  # one-hot means 5 apart: k-means must find the classes
-    again = cluster_analysis(label_model(spec), label_data(), config=ClusterConfig(kmeans_seed=3))
+    again = cluster_analysis(encode_split(label_model(spec), label_data()), config=ClusterConfig(kmeans_seed=3))
     np.testing.assert_array_equal(r.assignments, again.assignments)
 
 
 def test_gaussian_block_is_refused_as_cluster_block() -> None:
     spec = ModelSpec((1, 28, 28), (gaussian("z", 2), categorical("c", 10)))
     with pytest.raises(UsageError, match="Gaussian"):
-        cluster_analysis(label_model(spec), label_data(), config=ClusterConfig(block="z"))
+        cluster_analysis(encode_split(label_model(spec), label_data()), config=ClusterConfig(block="z"))
 
 
 def test_contingency_counts_known_table_and_sums() -> None:
@@ -166,7 +167,7 @@ def test_histograms_count_every_image_including_probability_one() -> None:
 
 def test_summary_of_a_confident_encoder_is_diagonal_and_bimodal() -> None:
     spec = ModelSpec((1, 28, 28), (categorical("c", 10), gaussian("z", 2)))
-    s = categorical_summary(label_model(spec), label_data(), config=CategoricalConfig(bins=10))
+    s = categorical_summary(encode_split(label_model(spec), label_data()), config=CategoricalConfig(bins=10))
     assert s is not None
     np.testing.assert_array_equal(s.contingency.counts, np.diag(np.bincount(LABELS)))
     assert s.histograms.counts.shape == (10, 10)
@@ -178,7 +179,9 @@ def test_summary_of_a_confident_encoder_is_diagonal_and_bimodal() -> None:
 
 def test_summary_of_an_encoder_ignoring_c_piles_at_one_over_k() -> None:
     spec = ModelSpec((1, 28, 28), (categorical("c", 10),))
-    s = categorical_summary(label_model(spec, confidence=0.0), label_data(), config=CategoricalConfig(bins=8))
+    s = categorical_summary(
+        encode_split(label_model(spec, confidence=0.0), label_data()), config=CategoricalConfig(bins=8)
+    )
     assert s is not None
     one_over_k_bin = int(np.searchsorted(s.histograms.edges, 0.1, side="right") - 1)
     np.testing.assert_array_equal(s.histograms.counts[:, one_over_k_bin], [len(LABELS)] * 10)
@@ -186,4 +189,4 @@ def test_summary_of_an_encoder_ignoring_c_piles_at_one_over_k() -> None:
 
 def test_no_categorical_block_gives_no_summary() -> None:
     spec = ModelSpec((1, 28, 28), (gaussian("z", 3),))
-    assert categorical_summary(label_model(spec), label_data()) is None
+    assert categorical_summary(encode_split(label_model(spec), label_data())) is None

@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from vmieval.analysis.traversals import TraversalConfig, save_png, traversal_grids
+from vmieval.analysis.traversals import TraversalConfig, Traversals, save_png, traversal_grids
 from vmieval.architectures import build_architecture
 from vmieval.data import ImageData
+from vmieval.encoded import encode_split
 from vmieval.errors import OutputError, UsageError
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import ModelSpec, categorical, gaussian
@@ -25,10 +26,16 @@ def mlp_model(spec: ModelSpec, seed: int = 0, ignore_block: str | None = None) -
     torch.manual_seed(seed)
     module = build_architecture("mlp", {"hidden": [32]}, spec)
     if ignore_block is not None:
-        a, b = spec.latent_offsets()[ignore_block]
+        i = [block.name for block in spec.blocks].index(ignore_block)
+        a = sum(block.size for block in spec.blocks[:i])
+        b = a + spec.blocks[i].size
         with torch.no_grad():
             module.decoder[0].weight[:, a:b] = 0.0
     return FrozenVAE.from_module(module, spec, CheckpointInfo("memory", "test", "0" * 64, "mlp"))
+
+
+def grids(model: FrozenVAE, data: ImageData, generator: torch.Generator | None, config: TraversalConfig) -> Traversals:
+    return traversal_grids(model, encode_split(model, data), generator, config)
 
 
 def random_data(n: int = 40, seed: int = 0) -> ImageData:
@@ -46,7 +53,7 @@ def grid_side(cells: int, pad: int = 2, size: int = 28) -> int:
 
 
 def test_grid_names_and_shapes(joint: ModelSpec) -> None:
-    t = traversal_grids(mlp_model(joint), random_data(), torch.Generator().manual_seed(0), CONFIG)
+    t = grids(mlp_model(joint), random_data(), torch.Generator().manual_seed(0), CONFIG)
     names = [g.name for g in t.grids]
     assert names[0].startswith("pair_z_") and names[-1] == "categories_c"
     assert sum(n.startswith("sweep_z_") for n in names) == 2
@@ -63,7 +70,7 @@ def test_grid_names_and_shapes(joint: ModelSpec) -> None:
 
 def test_category_cells_are_the_decoder_output_with_only_c_swapped(joint: ModelSpec) -> None:
     model, data = mlp_model(joint), random_data()
-    t = traversal_grids(model, data, torch.Generator().manual_seed(1), CONFIG)
+    t = grids(model, data, torch.Generator().manual_seed(1), CONFIG)
     cats = t.grid("categories_c")
     post = model.encode(data.images[torch.from_numpy(t.sample_indices)])
     for i in range(3):
@@ -74,7 +81,7 @@ def test_category_cells_are_the_decoder_output_with_only_c_swapped(joint: ModelS
 
 
 def test_decoder_that_ignores_c_gives_identical_columns(joint: ModelSpec) -> None:
-    t = traversal_grids(mlp_model(joint, ignore_block="c"), random_data(), torch.Generator().manual_seed(1), CONFIG)
+    t = grids(mlp_model(joint, ignore_block="c"), random_data(), torch.Generator().manual_seed(1), CONFIG)
     cells = t.grid("categories_c").cells
     np.testing.assert_allclose(cells, np.broadcast_to(cells[:, :1], cells.shape), atol=1e-6)
     assert np.abs(cells[0, 0] - cells[1, 0]).max() > 1e-4  # rows differ: their z differs
@@ -83,7 +90,7 @@ def test_decoder_that_ignores_c_gives_identical_columns(joint: ModelSpec) -> Non
 def test_pair_cell_sets_exactly_the_two_dims(joint: ModelSpec) -> None:
     model, data = mlp_model(joint), random_data()
     config = TraversalConfig(samples=2, steps=3, dims=(1, 3), sweep_dims=0)
-    t = traversal_grids(model, data, torch.Generator().manual_seed(2), config)
+    t = grids(model, data, torch.Generator().manual_seed(2), config)
     pair = t.grid("pair_z_1_3")
     first = data.images[int(t.sample_indices[0]) : int(t.sample_indices[0]) + 1]
     post = model.encode(first)
@@ -95,8 +102,8 @@ def test_pair_cell_sets_exactly_the_two_dims(joint: ModelSpec) -> None:
 
 def test_same_generator_seed_gives_same_grids(joint: ModelSpec) -> None:
     model, data = mlp_model(joint), random_data()
-    a = traversal_grids(model, data, torch.Generator().manual_seed(5), CONFIG)
-    b = traversal_grids(model, data, torch.Generator().manual_seed(5), CONFIG)
+    a = grids(model, data, torch.Generator().manual_seed(5), CONFIG)
+    b = grids(model, data, torch.Generator().manual_seed(5), CONFIG)
     np.testing.assert_array_equal(a.sample_indices, b.sample_indices)
     for ga, gb in zip(a.grids, b.grids, strict=True):
         np.testing.assert_array_equal(ga.pixels, gb.pixels)
@@ -104,20 +111,20 @@ def test_same_generator_seed_gives_same_grids(joint: ModelSpec) -> None:
 
 def test_blocks_decide_which_grids_exist() -> None:
     only_z = ModelSpec((1, 28, 28), (gaussian("z", 1),))
-    names = [g.name for g in traversal_grids(mlp_model(only_z), random_data(), None, CONFIG).grids]
+    names = [g.name for g in grids(mlp_model(only_z), random_data(), None, CONFIG).grids]
     assert names == ["sweep_z_0"]  # one dim: no pair grid; no categorical block: no category grid
     only_c = ModelSpec((1, 28, 28), (categorical("c", 4),))
-    names = [g.name for g in traversal_grids(mlp_model(only_c), random_data(), None, CONFIG).grids]
+    names = [g.name for g in grids(mlp_model(only_c), random_data(), None, CONFIG).grids]
     assert names == ["categories_c"]
 
 
 def test_bad_dims_are_refused(joint: ModelSpec) -> None:
     with pytest.raises(UsageError, match="two different dims"):
-        traversal_grids(mlp_model(joint), random_data(), None, TraversalConfig(dims=(2, 2)))
+        grids(mlp_model(joint), random_data(), None, TraversalConfig(dims=(2, 2)))
 
 
 def test_png_round_trip_and_no_silent_overwrite(joint: ModelSpec, tmp_path: Path) -> None:
-    grid = traversal_grids(mlp_model(joint), random_data(), None, CONFIG).grid("categories_c")
+    grid = grids(mlp_model(joint), random_data(), None, CONFIG).grid("categories_c")
     path = save_png(grid, tmp_path / "c.png")
     np.testing.assert_array_equal(np.asarray(Image.open(path).convert("RGB")), grid.pixels)
     with pytest.raises(OutputError, match="--force"):

@@ -13,9 +13,11 @@ import math
 import pytest
 import torch
 
+from vmieval.data import ImageData
 from vmieval.distributions import CategoricalPosterior, GaussianPosterior
+from vmieval.encoded import encode_split
 from vmieval.estimators import categorical_mi, encoder_mi, label_mi, monte_carlo_mi
-from vmieval.estimators.aggregate import joint_categorical_entropy, log_aggregate, target_posterior
+from vmieval.estimators.aggregate import joint_categorical_entropy, log_aggregate
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import ModelSpec, categorical, gaussian, parse_target
 
@@ -28,13 +30,12 @@ def frozen(spec: ModelSpec, encode) -> FrozenVAE:
 
 
 def run_encoder(model: FrozenVAE, images: torch.Tensor, target: str, labels=None, seed: int = 0):
-    target_ = parse_target(target, model.spec)
-    parts = target_posterior(model.spec, model.encode_all(images), target_)
-    return encoder_mi(parts, target_, labels, torch.Generator().manual_seed(seed))
+    split = encode_split(model, ImageData(images, labels, "test", "test", "memory"))
+    return encoder_mi(split, parse_target(target, model.spec), torch.Generator().manual_seed(seed))
 
 
 def row(result, quantity: str, kind: str):
-    found = [e for e in result.estimates() if e.quantity == quantity and e.kind == kind]
+    found = [e for e in result.estimates() if e.estimand == quantity and e.kind == kind]
     assert len(found) == 1, [e.to_dict() for e in result.estimates()]
     return found[0]
 
@@ -93,7 +94,7 @@ def test_kl_minus_mi_identity() -> None:
 def test_categorical_stderr_matches_bootstrap() -> None:
     g = torch.Generator().manual_seed(4)
     log_probs = torch.log_softmax(1.5 * torch.randn(600, 4, generator=g), dim=1)
-    value, se, _ = categorical_mi(log_probs)
+    value, se = categorical_mi(log_probs)
     boot = [categorical_mi(log_probs[torch.randint(0, 600, (600,), generator=g)])[0] for _ in range(300)]
     assert se == pytest.approx(float(torch.tensor(boot).std()), rel=0.25)
     assert value > 5 * se
@@ -142,7 +143,7 @@ def test_log_aggregate_is_chunk_free_and_matches_a_dense_computation() -> None:
     g = torch.Generator().manual_seed(7)
     n, s = 60, 45
     parts = [
-        CategoricalPosterior(torch.log_softmax(torch.randn(n, 3, generator=g), 1).double()),
+        CategoricalPosterior(torch.log_softmax(torch.randn(n, 3, generator=g), 1).double(), normalised=True),
         GaussianPosterior(torch.randn(n, 2, generator=g).double(), torch.randn(n, 2, generator=g).double()),
     ]
     codes = [torch.randint(0, 3, (s,), generator=g), torch.randn(s, 2, generator=g)]
@@ -165,7 +166,7 @@ def test_joint_categorical_entropy_matches_brute_force() -> None:
     b = torch.log_softmax(torch.randn(50, 4, generator=g), 1).double()
     joint = (a.exp().unsqueeze(2) * b.exp().unsqueeze(1)).mean(0)
     expected = float(-(joint * joint.log()).sum())
-    h = joint_categorical_entropy([CategoricalPosterior(a), CategoricalPosterior(b)])
+    h = joint_categorical_entropy([CategoricalPosterior(a, True), CategoricalPosterior(b, True)])
     assert h == pytest.approx(expected, abs=1e-10)
     assert joint_categorical_entropy([CategoricalPosterior(a), GaussianPosterior(a, a)]) is None
 

@@ -18,14 +18,9 @@ import torch
 from shared_paths import FIXTURE_MODELS
 
 from vmieval.architectures import build_architecture
-from vmieval.data import load_images
-from vmieval.distributions import (
-    bernoulli_log_likelihood,
-    concat_latent,
-    kl_gaussian_per_dim,
-    sample_latent,
-    split_posterior,
-)
+from vmieval.data import ImageData, load_images
+from vmieval.distributions import Posterior, bernoulli_log_likelihood, concat_latent
+from vmieval.encoded import encode_split
 from vmieval.errors import UsageError
 from vmieval.estimators import MIConfig, MIResult, default_target, estimate_mi
 from vmieval.frozen import CheckpointInfo, FrozenVAE
@@ -45,9 +40,9 @@ def train_joint_vae(images: torch.Tensor, steps: int = 400) -> FrozenVAE:
     g = torch.Generator().manual_seed(0)
     for _ in range(steps):
         x = images[torch.randint(0, images.shape[0], (100,), generator=g)]
-        post = split_posterior(spec, module.encode(x))
-        latent = concat_latent(spec, sample_latent(spec, post, g, temperature=0.67))
-        kl = kl_gaussian_per_dim(post["z"]).sum(1)
+        post = Posterior.from_flat(spec, module.encode(x))
+        latent = concat_latent(spec, post.sample(g, temperature=0.67))
+        kl = post["z"].kl_to_prior()
         loss = (kl - bernoulli_log_likelihood(module.decode(latent), x)).mean()
         optimiser.zero_grad()
         loss.backward()
@@ -56,10 +51,10 @@ def train_joint_vae(images: torch.Tensor, steps: int = 400) -> FrozenVAE:
 
 
 def check_orderings(result: MIResult, k: int, block: str = "c") -> None:
-    def one(quantity: str, kind: str, estimator: str = "", valid: bool = True) -> float:
+    def one(quantity: str, kind: str, family: str = "", valid: bool = True) -> float:
         (e,) = [
             e for e in result.estimates()
-            if e.quantity == quantity and e.kind == kind and e.estimator.startswith(estimator) and e.valid == valid
+            if e.estimand == quantity and e.kind == kind and e.family.startswith(family) and e.valid == valid
         ]  # fmt: skip
         assert math.isfinite(e.value) and e.stderr >= 0
         return e.value
@@ -80,10 +75,10 @@ def test_orderings_on_a_model_trained_in_the_test() -> None:
     test = load_images("mnist-sample", "test", image_size=14)
     model = train_joint_vae(train.images)
     config = MIConfig(samples=2000, max_epochs=8, patience=2, q_hidden=64)
-    result = estimate_mi(model, test.images, test.labels, config)
+    result = estimate_mi(model, encode_split(model, test), config)
     assert result.target == "c" == default_target(model.spec)
     check_orderings(result, 10)
-    i_x = next(e for e in result.estimates() if e.quantity == "I_q(x; c)" and e.kind == "exact")
+    i_x = next(e for e in result.estimates() if e.estimand == "I_q(x; c)" and e.kind == "exact")
     assert i_x.value > 0.05  # the model uses c, so the orderings are not all 0 <= 0
     assert i_x.n == 500 and i_x.split == "test"
     json.dumps(result.to_dict())  # every field is plain JSON
@@ -96,7 +91,7 @@ def test_orderings_on_reference_checkpoints(path: Path) -> None:
 
     model = load(path)
     test = load_images("mnist-sample", "test")
-    result = estimate_mi(model, test.images, test.labels, MIConfig(samples=2000, max_epochs=8, patience=2))
+    result = estimate_mi(model, encode_split(model, test), MIConfig(samples=2000, max_epochs=8, patience=2))
     check_orderings(result, model.spec.block("c").size)
 
 
@@ -121,4 +116,5 @@ def test_bad_target_is_a_usage_error() -> None:
     model = FrozenVAE(spec, lambda x: torch.zeros(x.shape[0], 4), lambda z: torch.zeros(z.shape[0], 1, 2, 2),
                       CheckpointInfo("t", "t", "", "t"))  # fmt: skip
     with pytest.raises(UsageError):
-        estimate_mi(model, torch.rand(10, 1, 2, 2), None, MIConfig(target="z[0:3]"))
+        estimate_mi(model, encode_split(model, ImageData(torch.rand(10, 1, 2, 2), None, "t", "test", "")),
+                    MIConfig(target="z[0:3]"))  # fmt: skip

@@ -16,7 +16,7 @@ def _exact_mi(name: str) -> float:
     model = vmieval.load(MODELS / f"{name}.pt")
     data = load_images("mnist-sample", "test")
     posterior = model.encode_all(data.images)
-    value, _, _ = categorical_mi(posterior["c"].log_probs.double())
+    value, _ = categorical_mi(posterior["c"].log_probs.double())
     return value
 
 

@@ -154,7 +154,9 @@ def test_real_checkpoint_through_mi_bound_without_flags() -> None:
     args = ["mi-bound", str(REAL), "--data-dir", str(REAL_MNIST), "--limit", "1000", "--samples", "2000", "--json"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)["estimates"]
-    exact = next(r for r in rows if r["quantity"] == "I_q(x; c)" and r["kind"] == "exact")
-    valid = [r for r in rows if r["side"] == "decoder" and r["valid"] and "barber" in r["estimator"]]
+    doc = json.loads(result.stdout)
+    mi = doc[doc["attrs"]["models"][0]]["mi"]
+    rows = [{k: v[i] for k, v in mi.items() if isinstance(v, list)} for i in range(mi["attrs"]["rows"])]
+    exact = next(r for r in rows if r["key"] == "I_q(x;t)/c/exact/exact/-")
+    valid = [r for r in rows if r["side"] == "decoder" and r["valid"] and r["family"] == "barber-agakov"]
     assert exact["value"] > 2.0 and valid and valid[0]["value"] > 2.0

@@ -34,29 +34,38 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args))
 
 
+def rows(doc: dict, model: str = "small-joint") -> list[dict]:
+    """The `mi/` group's columns (the report's schema) as one dict per estimate."""
+    mi = doc[model]["mi"]
+    return [{k: v[i] for k, v in mi.items() if isinstance(v, list)} for i in range(mi["attrs"]["rows"])]
+
+
 def test_json_rows_on_clean_stdout(small_ckpt: Path) -> None:
     result = run("mi-bound", str(small_ckpt), *FAST, "--json", "--target", "c,z[0:2]")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["model"] == "small-joint" and doc["target"] == "c,z[0:2]" and doc["n_images"] == 200
-    assert doc["config"]["samples"] == 300 and doc["config"]["seed"] == 0
-    quantities = {(e["quantity"], e["kind"], e["valid"]) for e in doc["estimates"]}
+    assert doc["attrs"]["models"] == ["small-joint"] and doc["small-joint"]["attrs"]["n"] == 200
+    settings = json.loads(doc["small-joint"]["attrs"]["settings"])["mi"]
+    assert settings["samples"] == 300 and settings["seed"] == 0 and settings["target"] == "c,z[0:2]"
+    estimates = rows(doc)
+    quantities = {(e["estimand"], e["kind"], e["valid"]) for e in estimates}
     assert ("I(c,z[0:2]; x_hat)", "lower_bound", True) in quantities
     assert ("I(c,z[0:2]; x_hat)", "lower_bound", False) in quantities  # the paper's version, labelled
     assert ("I_q(x; c)", "exact", True) in quantities and ("I_q(y; c)", "exact", True) in quantities
     assert ("I_q(x; z[0:2])", "estimate", True) in quantities
-    assert all(e["split"] == "test" and e["n"] > 0 for e in doc["estimates"])
-    assert len(doc["q"]["curve"]["val_log_q"]) == 2
+    assert all(e["split"] == "test" and e["n"] > 0 for e in estimates)
+    assert len({e["key"] for e in estimates}) == len(estimates)
+    assert len(doc["small-joint"]["mi"]["q"]["val_log_q"]) == 2
 
 
 def test_table_and_hdf5(small_ckpt: Path, tmp_path: Path) -> None:
     out = tmp_path / "mi.h5"
     result = run("mi-bound", str(small_ckpt), *FAST, "--out", str(out))
     assert result.exit_code == 0, result.stderr
-    assert "I(c; x_hat)" in result.stdout and "barber-agakov" in result.stdout and "I_q(x; c)" in result.stdout
+    assert "I(c; x_hat)" in result.stdout and "Barber-Agakov" in result.stdout and "I_q(x; c)" in result.stdout
     with h5py.File(out) as f:
         mi = f["small-joint/mi"]
-        quantities = list(mi["quantity"].asstr())
+        quantities = list(mi["estimand"].asstr())
         assert "I(c; x_hat)" in quantities and len(mi["value"]) == len(quantities) == mi.attrs["rows"]
         assert f["small-joint"].attrs["dataset"] == "mnist-sample"  # the training record's dataset
     again = run("mi-bound", str(small_ckpt), *FAST, "--out", str(out))
@@ -71,15 +80,16 @@ def test_prior_codes_and_gaussian_default_target(tmp_path: Path) -> None:
     result = run("mi-bound", str(ckpt), *FAST, "--codes", "prior", "--json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["target"] == "z[0:2]" and doc["q"]["codes"] == "prior"
-    assert not [e for e in doc["estimates"] if not e["valid"]]  # under prior codes H is exact
+    assert {e["target"] for e in rows(doc, "gauss") if e["side"] == "decoder"} == {"z[0:2]"}
+    assert doc["gauss"]["mi"]["q"]["attrs"]["codes"] == "prior"
+    assert not [e for e in rows(doc, "gauss") if not e["valid"]]  # under prior codes H is exact
 
 
 def test_conv_q(small_ckpt: Path) -> None:
     result = run("mi-bound", str(small_ckpt), *FAST, "--q-arch", "conv", "--json")
     assert result.exit_code == 0, result.stderr
-    bounds = [e for e in json.loads(result.stdout)["estimates"] if e["side"] == "decoder"]
-    assert bounds and all("Q=conv" in e["estimator"] for e in bounds)
+    bounds = [e for e in rows(json.loads(result.stdout)) if e["side"] == "decoder"]
+    assert bounds and all(json.loads(e["params"])["q"] == "conv" for e in bounds)
 
 
 @pytest.mark.parametrize(

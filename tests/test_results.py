@@ -14,9 +14,10 @@ import torch
 
 from vmieval.architectures import build_architecture
 from vmieval.data import load_images
+from vmieval.encoded import encode_split
 from vmieval.errors import OutputError
 from vmieval.estimators.config import MIConfig
-from vmieval.estimators.estimate import Estimate
+from vmieval.estimators.mi import estimate_mi
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.results import (
     SCHEMA_VERSION,
@@ -26,9 +27,10 @@ from vmieval.results import (
     build_report,
     compare,
     document,
+    mi_document,
     to_json,
     unique_names,
-    write_mi_only,
+    write_document,
     write_outputs,
     write_reports,
 )
@@ -90,8 +92,12 @@ def test_every_documented_path_exists(reports: list[Report], tmp_path: Path) -> 
         assert json.loads(f["b"].attrs["spec"])["blocks"][1] == {"kind": "categorical", "name": "c", "size": 10}
         mi = f["b/mi"]
         rows = int(mi.attrs["rows"])
-        assert rows > 0 and all(mi[c].shape == (rows,) for c in ("quantity", "value", "valid", "note"))
+        assert rows > 0 and all(mi[c].shape == (rows,) for c in ("key", "quantity", "value", "valid", "flags"))
         assert set(mi["side"].asstr()[()]) == {"encoder", "decoder"}
+        keys = mi["key"].asstr()[()].tolist()
+        assert len(set(keys)) == rows and "I(t;x_hat)/c/lower_bound/barber-agakov/aggregate" in keys
+        assert all(isinstance(json.loads(p), dict) for p in mi["params"].asstr()[()])
+        assert mi["q"].attrs["n_test"] > 0 and mi["q/val_log_q"].shape[0] >= mi["q"].attrs["best_epoch"] >= 1
         assert f["b/cluster/contingency"][()].sum() == 120
         assert f["b/histograms/counts"][()].sum(axis=1).tolist() == [120] * 10
         pixels = f[f"b/traversals/{grid}"]
@@ -138,7 +144,11 @@ def test_comparison_difference_is_b_minus_a(reports: list[Report]) -> None:
     )
     keys = [r.key for r in c.rows]
     assert len(keys) == len(set(keys))
-    assert "elbo" in keys and any(k.startswith("mi:decoder:lower_bound") for k in keys)
+    assert "elbo" in keys and "mi:I(t;x_hat)/c/lower_bound/barber-agakov/aggregate" in keys
+    by_key = {e.key: e for e in reports[0].estimates}
+    for row in c.rows:
+        if row.key.startswith("mi:"):  # labels are rendered from the same row, never parsed
+            assert row.label == by_key[row.key.removeprefix("mi:")].label
     paper = [r for r in c.rows if "not a valid bound" in r.label]
     assert paper and all(n for n in paper[0].notes)
 
@@ -169,17 +179,27 @@ def test_existing_report_is_not_overwritten_without_force(reports: list[Report],
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
 
 
-def test_write_mi_only(tmp_path: Path) -> None:
-    rows = [Estimate("I(c; x_hat)", "c", "decoder", "lower_bound", "barber-agakov", 1.5, 0.1, 400, "test")]
-    meta = {"checkpoint": "m.pt", "sha256": "f" * 64, "spec": "{}", "seed": 3, "dataset": "mnist", "split": "test"}
-    path = write_mi_only(tmp_path / "mi.h5", "m", rows, meta, note="collapsed encoder")
+def test_mi_document_has_the_report_keys_and_rows(reports: list[Report], tmp_path: Path) -> None:
+    """`mi-bound`'s document (JSON and --out) uses the report's `mi/` keys; with the report's seed
+    and settings it holds the same rows."""
+    spec = ModelSpec((1, 28, 28), (gaussian("z", 3), categorical("c", 10)))
+    data = load_images("mnist-sample", "test", limit=120)
+    m = model(spec, 0)
+    result = estimate_mi(m, encode_split(m, data), SMALL.mi)
+    meta = ModelMeta.from_model(m, "a", 0, data)
+    tree = mi_document(result, meta, argv=["vmieval", "mi-bound"])
+    report_mi = json.loads(to_json(document(reports)))["a"]["mi"]
+    mi_only = json.loads(to_json(tree))["a"]["mi"]
+    assert set(mi_only) == set(report_mi) and mi_only["key"] == report_mi["key"]
+    assert mi_only["value"] == report_mi["value"] and mi_only["q"]["val_log_q"] == report_mi["q"]["val_log_q"]
+    path = write_document(tmp_path / "mi.h5", tree)
     with h5py.File(path, "r") as f:
         assert f.attrs["schema_version"] == SCHEMA_VERSION
-        assert f["m"].attrs["seed"] == 3 and set(f["m"]) == {"mi"}
-        assert f["m/mi/value"][()].tolist() == [1.5] and f["m/mi/estimator"].asstr()[0] == "barber-agakov"
-        assert f["m/mi"].attrs["note"] == "collapsed encoder"
+        assert f["a"].attrs["seed"] == 0 and set(f["a"]) == {"mi"}
+        assert f["a/mi/key"].asstr()[()].tolist() == report_mi["key"]
+        assert json.loads(f["a"].attrs["settings"])["mi"]["samples"] == SMALL.mi.samples
     with pytest.raises(OutputError):
-        write_mi_only(path, "m", rows, meta)
+        write_document(path, tree)
 
 
 def test_stage_seeds_make_reports_reproducible(reports: list[Report]) -> None:

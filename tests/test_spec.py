@@ -3,16 +3,7 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
-from vmieval.distributions import (
-    CategoricalPosterior,
-    GaussianPosterior,
-    join_posterior,
-    kl_categorical_uniform,
-    kl_gaussian_per_dim,
-    split_posterior,
-)
 from vmieval.errors import CheckpointError, UsageError
 from vmieval.spec import ModelSpec, categorical, gaussian, parse_target
 
@@ -55,24 +46,6 @@ def test_parse_target(joint_spec: ModelSpec) -> None:
     for bad in ("q", "c[0:2]", "z[0:9]", "z[2:2]", "c,c", "z[0:"):
         with pytest.raises(UsageError):
             parse_target(bad, joint_spec)
-
-
-def test_split_and_join_are_inverse(joint_spec: ModelSpec) -> None:
-    flat = torch.randn(5, joint_spec.param_width)
-    post = split_posterior(joint_spec, flat)
-    assert isinstance(post["z"], GaussianPosterior) and isinstance(post["c"], CategoricalPosterior)
-    assert torch.equal(join_posterior(joint_spec, post), flat)
-
-
-def test_kl_known_values() -> None:
-    zero = GaussianPosterior(torch.zeros(1, 3), torch.zeros(1, 3))
-    assert torch.allclose(kl_gaussian_per_dim(zero), torch.zeros(1, 3))
-    shifted = GaussianPosterior(torch.full((1, 1), 2.0), torch.zeros(1, 1))
-    assert torch.allclose(kl_gaussian_per_dim(shifted), torch.tensor([[2.0]]))
-    uniform = CategoricalPosterior(torch.zeros(1, 10))
-    assert torch.allclose(kl_categorical_uniform(uniform), torch.zeros(1), atol=1e-6)
-    one_hot = CategoricalPosterior(torch.tensor([[0.0, -1e9, -1e9, -1e9]]))
-    assert torch.allclose(kl_categorical_uniform(one_hot), torch.log(torch.tensor([4.0])), atol=1e-5)
 
 
 def test_spec_helpers() -> None:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from vmieval.trainers.objectives import forward, target_entropy
 
-from vmieval.distributions import CategoricalPosterior, split_posterior
+from vmieval.distributions import CategoricalPosterior, Posterior
 from vmieval.estimators.encoder import categorical_mi
 from vmieval.qnet import QNetwork
 from vmieval.spec import ModelSpec, Target
@@ -79,7 +79,7 @@ def evaluate(
         params.append(module.encode(images[start : start + chunk]))
     module.train()
     q.train()
-    posterior = split_posterior(spec, torch.cat(params))
+    posterior = Posterior.from_flat(spec, torch.cat(params))
     entropy = float(target_entropy(spec, target, posterior, entropy_mode))
     entropy_aggregate = float(target_entropy(spec, target, posterior, "aggregate"))
     kl_mean = {name: float(v) / n for name, v in kl.items()}

@@ -2,7 +2,8 @@
 
 It wraps an encoder and a decoder (a registered module's methods, or exported programs) behind
 the contract of ../DESIGN.md: eval mode, no gradients, inputs moved to the model's device and
-checked against the spec, outputs in spec layout. Estimators never touch the raw module.
+checked against the spec, outputs in spec layout. Estimators never touch the raw module; they read
+a split encoded once (`vmieval.encoded.encode_split`) and call `decode` where they must.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from vmieval.distributions import Posterior, concat_latent, split_posterior
+from vmieval.distributions import Posterior, concat_latent
 from vmieval.errors import DataError
 from vmieval.spec import ModelSpec
 
 RawFn = Callable[[torch.Tensor], torch.Tensor]
+ENCODE_BATCH = 1000  # images per encoder call when a whole split is encoded
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class FrozenVAE:
         self.device = torch.device(device)
         self._encode_fn = encode_fn
         self._decode_fn = decode_fn
-        self._module = module
+        self._module = module  # kept for tests that inspect the loaded weights; estimators never use it
         if module is not None:
             module.eval().requires_grad_(False).to(self.device)
 
@@ -80,13 +82,13 @@ class FrozenVAE:
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> Posterior:
-        return split_posterior(self.spec, self.encode_params(x))
+        return Posterior.from_flat(self.spec, self.encode_params(x))
 
     @torch.no_grad()
-    def encode_all(self, images: torch.Tensor, batch_size: int = 1000) -> Posterior:
-        """Encode a whole dataset in batches; results on the CPU."""
+    def encode_all(self, images: torch.Tensor, batch_size: int = ENCODE_BATCH) -> Posterior:
+        """Encode a whole dataset, `batch_size` images per call; results on the CPU."""
         flat = [self.encode_params(images[i : i + batch_size]).cpu() for i in range(0, len(images), batch_size)]
-        return split_posterior(self.spec, torch.cat(flat))
+        return Posterior.from_flat(self.spec, torch.cat(flat))
 
     @torch.no_grad()
     def decode(self, latent: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:

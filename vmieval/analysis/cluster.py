@@ -12,7 +12,8 @@ and the mapping changes the number:
 NMI and ARI (scikit-learn) need no mapping at all.
 
 A model without a categorical block gets a baseline instead, labelled as such: k-means (K = number
-of classes, fixed seed) on the concatenated posterior means of its Gaussian blocks.
+of classes, fixed seed) on the concatenated posterior means of its Gaussian blocks (`kmeans.py`).
+Everything is read from the split encoded once (`EncodedSplit`); nothing here runs the model.
 """
 
 from __future__ import annotations
@@ -20,15 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from vmieval.data import ImageData
-from vmieval.distributions import CategoricalPosterior, GaussianPosterior
+from vmieval.distributions import CategoricalPosterior
+from vmieval.encoded import EncodedSplit
 from vmieval.errors import UsageError
-from vmieval.frozen import FrozenVAE
+from vmieval.spec import ModelSpec
 
 ARGMAX = "argmax q(c|x)"
 KMEANS = "k-means on posterior means (baseline)"
@@ -42,7 +41,6 @@ class ClusterConfig:
     block: str | None = None
     kmeans_seed: int = 0
     kmeans_init: int = 10
-    batch_size: int = 1000
 
 
 @dataclass(frozen=True)
@@ -137,44 +135,30 @@ def score_assignments(
     )
 
 
-def categorical_block_name(model: FrozenVAE, block: str | None) -> str | None:
+def categorical_block_name(spec: ModelSpec, block: str | None) -> str | None:
     """The categorical block to analyse: `block` if given (must be categorical), else the first one."""
     if block is not None:
-        if model.spec.block(block).kind != "categorical":
+        if spec.block(block).kind != "categorical":
             raise UsageError(f"block {block!r} is Gaussian; cluster analysis needs a categorical block")
         return block
-    found = model.spec.blocks_of_kind("categorical")
+    found = spec.blocks_of_kind("categorical")
     return found[0].name if found else None
 
 
-def cluster_analysis(
-    model: FrozenVAE,
-    data: ImageData,
-    generator: torch.Generator | None = None,
-    config: ClusterConfig = ClusterConfig(),
-) -> ClusterResult:
-    """Score the model's categorical block as a clustering of `data` (argmax q(c|x); deterministic).
+def cluster_analysis(split: EncodedSplit, config: ClusterConfig = ClusterConfig()) -> ClusterResult:
+    """Score the model's categorical block as a clustering of the split (argmax q(c|x); deterministic).
 
     With no categorical block: the k-means baseline on posterior means, seeded by
-    `config.kmeans_seed` (the generator is not consumed, so the result does not depend on what
-    ran before it).
+    `config.kmeans_seed` (no generator: the result does not depend on what ran before it).
     """
-    del generator  # argmax and seeded k-means need no draws
-    if len(data) == 0:
-        raise UsageError("cluster analysis needs at least one image")
-    posterior = model.encode_all(data.images, batch_size=config.batch_size)
-    labels = data.labels.numpy()
-    name = categorical_block_name(model, config.block)
-    if name is not None:
-        post = posterior[name]
-        assert isinstance(post, CategoricalPosterior)
-        assignments = post.logits.argmax(dim=1).numpy()
-        return score_assignments(assignments, labels, post.logits.shape[1], ARGMAX, data.split, name)
-    means = [p.mean for p in posterior.values() if isinstance(p, GaussianPosterior)]
-    features = torch.cat(means, dim=1).numpy().astype(np.float64)
-    k = int(len(np.unique(labels)))
-    if k > len(features):
-        raise UsageError(f"k-means needs at least {k} images (one per class), got {len(features)}")
-    kmeans = KMeans(n_clusters=k, n_init=config.kmeans_init, random_state=config.kmeans_seed)
-    assignments = kmeans.fit_predict(features)
-    return score_assignments(assignments, labels, k, KMEANS, data.split, None)
+    if split.labels is None:
+        raise UsageError("cluster accuracy needs class labels; this data has none")
+    name = categorical_block_name(split.spec, config.block)
+    if name is None:
+        from vmieval.analysis.kmeans import KMeansConfig, kmeans_cluster_analysis  # sklearn.cluster: only here
+
+        return kmeans_cluster_analysis(split, KMeansConfig(seed=config.kmeans_seed, n_init=config.kmeans_init))
+    post = split.posterior[name]
+    assert isinstance(post, CategoricalPosterior)
+    assignments = post.logits.argmax(dim=1).numpy()
+    return score_assignments(assignments, split.labels.numpy(), post.size, ARGMAX, split.split, name)

@@ -6,6 +6,7 @@
 - Probability histograms (paper Fig 6): for each category k, the histogram over the dataset of
   q(c=k|x) on fixed bins over [0, 1]. A confident encoder piles mass at 0 and 1; an encoder that
   ignores c (the failure VMI-VAE fixes) piles it at 1/K.
+Both are read from the split encoded once; an unlabelled split has histograms but no contingency.
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from vmieval.analysis.cluster import categorical_block_name, contingency_counts
-from vmieval.data import ImageData
 from vmieval.distributions import CategoricalPosterior
+from vmieval.encoded import EncodedSplit
 from vmieval.errors import UsageError
-from vmieval.frozen import FrozenVAE
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,6 @@ class CategoricalConfig:
 
     block: str | None = None
     bins: int = 20
-    batch_size: int = 1000
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,9 @@ class ProbabilityHistograms:
 
 @dataclass(frozen=True)
 class CategoricalSummary:
-    contingency: Contingency
+    """`contingency` is None for a split without labels."""
+
+    contingency: Contingency | None
     histograms: ProbabilityHistograms
 
 
@@ -71,24 +71,18 @@ def probability_histograms(probs: np.ndarray, bins: int) -> tuple[np.ndarray, np
 
 
 def categorical_summary(
-    model: FrozenVAE,
-    data: ImageData,
-    generator: torch.Generator | None = None,
-    config: CategoricalConfig = CategoricalConfig(),
+    split: EncodedSplit, config: CategoricalConfig = CategoricalConfig()
 ) -> CategoricalSummary | None:
-    """Contingency table and probability histograms of q(c|x) over `data`; None when the model
+    """Contingency table and probability histograms of q(c|x) over the split; None when the model
     has no categorical block. Deterministic (argmax and exact probabilities)."""
-    del generator
-    name = categorical_block_name(model, config.block)
+    name = categorical_block_name(split.spec, config.block)
     if name is None:
         return None
-    post = model.encode_all(data.images, batch_size=config.batch_size)[name]
+    post = split.posterior[name]
     assert isinstance(post, CategoricalPosterior)
-    log_probs = post.log_probs
-    k = int(log_probs.shape[1])
-    values, counts = contingency_counts(log_probs.argmax(dim=1).numpy(), data.labels.numpy(), k)
-    edges, hist = probability_histograms(log_probs.exp().numpy(), config.bins)
-    return CategoricalSummary(
-        Contingency(name, data.split, values.astype(np.int64), counts),
-        ProbabilityHistograms(name, data.split, edges, hist),
-    )
+    edges, hist = probability_histograms(post.log_probs.exp().numpy(), config.bins)
+    contingency = None
+    if split.labels is not None:
+        values, counts = contingency_counts(post.logits.argmax(dim=1).numpy(), split.labels.numpy(), post.size)
+        contingency = Contingency(name, split.split, values.astype(np.int64), counts)
+    return CategoricalSummary(contingency, ProbabilityHistograms(name, split.split, edges, hist))

@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
-from vmieval.data import ImageData
 from vmieval.frozen import FrozenVAE
 
 SEPARATOR = "."
@@ -33,9 +31,6 @@ class TrainingCurves:
     n_epochs: int
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
-
-    def column(self, name: str) -> np.ndarray | None:
-        return self.columns.get(name)
 
 
 def _is_number(value: Any) -> bool:
@@ -80,14 +75,7 @@ def curves_from_history(history: Any, meta: Mapping[str, Any] | None = None) -> 
     return TrainingCurves(len(flat), columns, settings)
 
 
-def training_curves(
-    model: FrozenVAE,
-    data: ImageData | None = None,
-    generator: torch.Generator | None = None,
-    config: None = None,
-) -> TrainingCurves:
-    """The model's stored training curves; `data`, `generator` and `config` are unused (kept for
-    the common analysis signature): the curves were measured during training, not here."""
-    del data, generator, config
+def training_curves(model: FrozenVAE) -> TrainingCurves:
+    """The model's stored training curves (measured during training, not here)."""
     record = model.training_record
     return curves_from_history(record.get("history"), record)

@@ -2,9 +2,10 @@
 
     ELBO(x) = E_{q(z,c|x)} log p(x | z, c) - sum_blocks KL(q(block|x) || p(block))
 
-The KLs are closed form (`vmieval.distributions`, the same formulas the trainers optimise); the
-reconstruction term is a Monte-Carlo average over `samples` codes per image drawn with the given
-generator (categorical codes as exact one-hot samples, not relaxed). Standard errors are over
+The KLs are closed form, computed once per image when the split was encoded (`EncodedSplit.kl`,
+the posterior objects' `kl_to_prior`, the same formula the trainers optimise); the reconstruction
+term is a Monte-Carlo average over `samples` codes per image drawn with the given generator
+(categorical codes as exact one-hot samples, not relaxed) and decoded by the model. Standard errors are over
 images (the spread of per-image values / sqrt(N)), so they say how well the split pins down the
 mean, not how noisy one image is.
 
@@ -20,15 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from vmieval.data import ImageData
-from vmieval.distributions import (
-    CategoricalPosterior,
-    bernoulli_log_likelihood,
-    gaussian_log_likelihood,
-    kl_categorical_uniform,
-    kl_gaussian_per_dim,
-    sample_latent,
-)
+from vmieval.distributions import bernoulli_log_likelihood, gaussian_log_likelihood
+from vmieval.encoded import EncodedSplit
 from vmieval.errors import UsageError
 from vmieval.estimators.estimate import mean_and_stderr
 from vmieval.frozen import FrozenVAE
@@ -36,10 +30,11 @@ from vmieval.frozen import FrozenVAE
 
 @dataclass(frozen=True)
 class ElboConfig:
-    """`samples`: Monte-Carlo codes per image for the reconstruction term."""
+    """`samples`: Monte-Carlo codes per image for the reconstruction term; `decode_batch`: images
+    per decoder call (the codes of one batch are drawn together, so it fixes the random stream)."""
 
     samples: int = 1
-    batch_size: int = 500
+    decode_batch: int = 500
 
 
 @dataclass(frozen=True)
@@ -63,74 +58,46 @@ class ElboResult:
     kl_per_dim: dict[str, np.ndarray] = field(default_factory=dict)
     note: str = ""
 
-    @property
-    def kl_total(self) -> float:
-        return float(sum(self.kl_block.values()))
 
-
+@torch.no_grad()
 def elbo_analysis(
     model: FrozenVAE,
-    data: ImageData,
+    split: EncodedSplit,
     generator: torch.Generator | None = None,
     config: ElboConfig = ElboConfig(),
 ) -> ElboResult:
-    """ELBO, reconstruction and KL terms of `model` on every image of `data`."""
-    if len(data) == 0:
-        raise UsageError("the ELBO needs at least one image")
+    """ELBO, reconstruction and KL terms of `model` on every image of the encoded split."""
     if config.samples < 1:
         raise UsageError(f"ELBO samples must be at least 1, got {config.samples}")
+    if config.decode_batch < 1:
+        raise UsageError(f"ELBO decode batch must be at least 1, got {config.decode_batch}")
     spec = model.spec
-    scorable = spec.likelihood == "bernoulli" or spec.likelihood_scale is not None
+    kl_block, kl_block_stderr = {}, {}
+    for name, values in split.kl.items():
+        kl_block[name], kl_block_stderr[name] = mean_and_stderr(values)
+    kl_per_dim = {name: values.double().mean(dim=0).numpy() for name, values in split.kl_per_dim.items()}
+    if spec.likelihood == "gaussian" and spec.likelihood_scale is None:
+        nan = math.nan
+        note = "Gaussian likelihood with a learned scale the spec does not state: ELBO not computed"
+        return ElboResult(split.split, split.n, config.samples, nan, nan, nan, nan, kl_block, kl_block_stderr,
+                          kl_per_dim, note)  # fmt: skip
+
     recon_rows: list[torch.Tensor] = []
-    kl_rows: dict[str, list[torch.Tensor]] = {b.name: [] for b in spec.blocks}
-    kl_dims: dict[str, list[torch.Tensor]] = {b.name: [] for b in spec.blocks if b.kind == "gaussian"}
-    for start in range(0, len(data), config.batch_size):
-        x = data.images[start : start + config.batch_size]
-        posterior = model.encode(x)
-        x = x.to(model.device)
-        for block in spec.blocks:
-            p = posterior[block.name]
-            if isinstance(p, CategoricalPosterior):
-                kl_rows[block.name].append(kl_categorical_uniform(p).cpu())
-            else:
-                per_dim = kl_gaussian_per_dim(p).cpu()
-                kl_dims[block.name].append(per_dim)
-                kl_rows[block.name].append(per_dim.sum(dim=1))
-        if not scorable:
-            continue
+    for start in range(0, split.n, config.decode_batch):
+        rows = slice(start, start + config.decode_batch)
+        posterior = split.posterior.index(rows)
+        x = split.images[rows].to(model.device)
         total = torch.zeros(x.shape[0], device=model.device)
         for _ in range(config.samples):
-            params = model.decode(sample_latent(spec, posterior, generator))
+            params = model.decode(posterior.sample(generator))
             if spec.likelihood == "bernoulli":
                 total += bernoulli_log_likelihood(params, x)
             else:
                 total += gaussian_log_likelihood(params, x, float(spec.likelihood_scale))
         recon_rows.append((total / config.samples).cpu())
-
-    kl_per_image = {name: torch.cat(rows) for name, rows in kl_rows.items()}
-    kl_block, kl_block_stderr = {}, {}
-    for name, values in kl_per_image.items():
-        kl_block[name], kl_block_stderr[name] = mean_and_stderr(values)
-    kl_per_dim = {name: torch.cat(rows).double().mean(dim=0).numpy() for name, rows in kl_dims.items()}
-    if scorable:
-        recon_per_image = torch.cat(recon_rows)
-        elbo_per_image = recon_per_image - sum(kl_per_image.values())
-        recon, recon_se = mean_and_stderr(recon_per_image)
-        elbo, elbo_se = mean_and_stderr(elbo_per_image)
-        note = ""
-    else:
-        recon = recon_se = elbo = elbo_se = math.nan
-        note = "Gaussian likelihood with a learned scale the spec does not state: ELBO not computed"
-    return ElboResult(
-        split=data.split,
-        n=len(data),
-        samples=config.samples,
-        elbo=elbo,
-        elbo_stderr=elbo_se,
-        recon=recon,
-        recon_stderr=recon_se,
-        kl_block=kl_block,
-        kl_block_stderr=kl_block_stderr,
-        kl_per_dim=kl_per_dim,
-        note=note,
-    )
+    recon_per_image = torch.cat(recon_rows)
+    elbo_per_image = recon_per_image - sum(split.kl.values())
+    recon, recon_se = mean_and_stderr(recon_per_image)
+    elbo, elbo_se = mean_and_stderr(elbo_per_image)
+    return ElboResult(split.split, split.n, config.samples, elbo, elbo_se, recon, recon_se, kl_block, kl_block_stderr,
+                      kl_per_dim)  # fmt: skip

@@ -7,8 +7,9 @@ any change across a row is the decoder's response to that part alone.
   together over [-span, span] for the first sample.
 - `sweep_<z>_<d>` (paper Fig 3): dim d swept along each row, one row per sample.
 - `categories_<c>` (paper Figs 4/5): every category swapped in (columns), one row per sample.
-By default the swept dims are those with the largest mean KL over the split: the dims the encoder
-uses, hence the ones worth looking at. Grids are built with `torchvision.utils.make_grid` and
+By default the swept dims are those with the largest mean KL over the split (read from the encoded
+split): the dims the encoder uses, hence the ones worth looking at. Grids are built with
+`torchvision.utils.make_grid` (imported when a grid is made: it pulls in all of torchvision) and
 returned as uint8 [H, W, 3] arrays; `save_png` writes one atomically.
 """
 
@@ -20,13 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
-from torchvision.utils import make_grid
 
 from vmieval.analysis.cluster import categorical_block_name
 from vmieval.atomic import atomic_write
-from vmieval.data import ImageData
-from vmieval.distributions import CategoricalPosterior, GaussianPosterior, Posterior, kl_gaussian_per_dim
+from vmieval.encoded import EncodedSplit
 from vmieval.errors import UsageError
 from vmieval.frozen import FrozenVAE
 from vmieval.spec import ModelSpec
@@ -46,7 +44,6 @@ class TraversalConfig:
     gaussian_block: str | None = None
     categorical_block: str | None = None
     padding: int = 2
-    batch_size: int = 1000
 
 
 @dataclass(frozen=True)
@@ -65,30 +62,19 @@ class Grid:
 
 @dataclass(frozen=True)
 class Traversals:
-    """All grids of one model; `sample_indices` [S] are the images (of `split`) they start from."""
+    """All grids of one model; `sample_indices` [S] are the images (of `split`) they start from and
+    `inputs` float [S, C, h, w] in [0, 1] those images themselves (None when not kept)."""
 
     split: str
     sample_indices: np.ndarray
     grids: tuple[Grid, ...]
+    inputs: np.ndarray | None = None
 
     def grid(self, name: str) -> Grid:
         for g in self.grids:
             if g.name == name:
                 return g
         raise KeyError(name)
-
-
-def fixed_latent(model: FrozenVAE, posterior: Posterior) -> dict[str, torch.Tensor]:
-    """The deterministic code of each row: Gaussian means, one-hot argmax categories."""
-    out: dict[str, torch.Tensor] = {}
-    for block in model.spec.blocks:
-        p = posterior[block.name]
-        if isinstance(p, GaussianPosterior):
-            out[block.name] = p.mean.clone()
-        else:
-            assert isinstance(p, CategoricalPosterior)
-            out[block.name] = F.one_hot(p.logits.argmax(dim=1), block.size).float()
-    return out
 
 
 def _to_unit(model: FrozenVAE, images: torch.Tensor) -> torch.Tensor:
@@ -103,6 +89,8 @@ def _decode_cells(model: FrozenVAE, codes: dict[str, torch.Tensor], cols: int) -
 
 
 def _grid(name: str, title: str, axes: tuple[str, str], values: torch.Tensor, cells: torch.Tensor, pad: int) -> Grid:
+    from torchvision.utils import make_grid
+
     n_rows, n_cols = cells.shape[:2]
     grid = make_grid(cells.reshape(n_rows * n_cols, *cells.shape[2:]), nrow=n_cols, padding=pad, pad_value=1.0)
     pixels = grid.mul(255.0).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
@@ -128,18 +116,18 @@ def check_traversal_config(spec: ModelSpec, config: TraversalConfig) -> None:
 
 def traversal_grids(
     model: FrozenVAE,
-    data: ImageData,
+    split: EncodedSplit,
     generator: torch.Generator | None = None,
     config: TraversalConfig = TraversalConfig(),
 ) -> Traversals:
     """Every traversal figure the model's blocks allow, from `config.samples` images drawn from
-    `data` with `generator` (without replacement)."""
-    n = len(data)
-    if n == 0 or config.samples < 1 or config.steps < 2:
+    the split with `generator` (without replacement), held at their posterior modes."""
+    n = split.n
+    if config.samples < 1 or config.steps < 2:
         raise UsageError("traversals need at least one image, one sample and two steps")
     picked = torch.randperm(n, generator=generator)[: min(config.samples, n)]
     s = len(picked)
-    base = fixed_latent(model, model.encode_all(data.images[picked], batch_size=config.batch_size))
+    base = split.subset(picked).mode()
     values = torch.linspace(-config.span, config.span, config.steps)
     steps = len(values)
     span = f"[-{config.span:g}, {config.span:g}]"
@@ -151,7 +139,7 @@ def traversal_grids(
         size = model.spec.block(z).size
         if model.spec.block(z).kind != "gaussian":
             raise UsageError(f"block {z!r} is categorical; traversals sweep a Gaussian block")
-        ranked = _dims_by_kl(model, data, z, config.batch_size)
+        ranked = dims_by_kl(split, z)
         if size >= 2:
             a, b = (int(d) for d in (config.dims if config.dims is not None else ranked[:2]))
             if not (0 <= a < size and 0 <= b < size and a != b):
@@ -169,7 +157,7 @@ def traversal_grids(
             cells = _decode_cells(model, codes, steps)
             grids.append(_grid(f"sweep_{z}_{d}", title, ("sample", f"{z}[{d}]"), values, cells, config.padding))
 
-    c = categorical_block_name(model, config.categorical_block)
+    c = categorical_block_name(model.spec, config.categorical_block)
     if c is not None:
         k = model.spec.block(c).size
         codes = _repeat_rows(base, torch.arange(s).repeat_interleave(k))
@@ -177,18 +165,19 @@ def traversal_grids(
         title = f"every category of {c} (columns), other blocks fixed, one sample per row"
         cells = _decode_cells(model, codes, k)
         grids.append(_grid(f"categories_{c}", title, ("sample", c), torch.arange(k), cells, config.padding))
-    return Traversals(data.split, picked.numpy().astype(np.int64), tuple(grids))
+    inputs = _to_unit(model, split.images[picked]).numpy()
+    return Traversals(split.split, picked.numpy().astype(np.int64), tuple(grids), inputs)
 
 
-def _dims_by_kl(model: FrozenVAE, data: ImageData, block: str, batch_size: int) -> list[int]:
-    """Dims of a Gaussian block, highest mean KL(q(z_d|x) || N(0, 1)) over `data` first."""
-    post = model.encode_all(data.images, batch_size=batch_size)[block]
-    assert isinstance(post, GaussianPosterior)
-    kl = kl_gaussian_per_dim(post).mean(dim=0)
+def dims_by_kl(split: EncodedSplit, block: str) -> list[int]:
+    """Dims of a Gaussian block, highest mean KL(q(z_d|x) || N(0, 1)) over the split first."""
+    kl = split.kl_per_dim[block].mean(dim=0)
     return [int(d) for d in torch.argsort(kl, descending=True, stable=True)]
 
 
 def save_png(grid: Grid, path: str | Path, force: bool = False) -> Path:
     """Write a grid's pixels as a PNG, atomically; refuses to overwrite without `force`."""
+    from PIL import Image
+
     image = Image.fromarray(grid.pixels)
     return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"), force=force)

@@ -5,11 +5,11 @@ so H(q̄) is the H(c) of the Barber-Agakov bound. Encoder side: I_q(x; t) = E[lo
 Everything here is float64 and chunked over codes, so an [S, N] log-density matrix never exists
 whole: memory stays O(chunk · N).
 
-A target's posterior is a list of parts in target order (`TargetPosterior`): the categorical
-block's log-probabilities [N, K] or the chosen Gaussian dims' mean and log-variance [N, d]. Codes
-are a list of the same length: indices [S] for a categorical part, values [S, d] for a Gaussian one
-(the layout `QNetwork.log_likelihood` takes). Blocks are independent given x (the FrozenVAE
-contract), so log q(t | x) is the sum of the parts' log-densities.
+A target's posterior is a list of posterior objects in target order (`EncodedSplit.target`): a
+categorical block holding float64 log-probabilities [N, K], or the chosen Gaussian dims' float64
+mean and log-variance [N, d]. Codes are a list of the same length: indices [S] for a categorical
+part, values [S, d] for a Gaussian one (the layout `QNetwork.log_likelihood` takes). Blocks are
+independent given x (the FrozenVAE contract), so log q(t | x) is the sum of the parts' log-densities.
 """
 
 from __future__ import annotations
@@ -18,28 +18,12 @@ import math
 
 import torch
 
-from vmieval import distributions
-from vmieval.distributions import CategoricalPosterior, GaussianPosterior, Posterior
-from vmieval.spec import ModelSpec, Target
+from vmieval.distributions import BlockPosterior, CategoricalPosterior, categorical_entropy
 
 LOG_2PI = math.log(2.0 * math.pi)
-TargetPosterior = list[CategoricalPosterior | GaussianPosterior]
+TargetPosterior = list[BlockPosterior]
 EXPANSION_TOLERANCE = 1e-6  # nats: the largest cancellation error allowed in a Gaussian log-density
 MAX_JOINT_TABLE = 50_000_000  # N · ∏K entries above which a joint categorical table is not built
-
-
-def target_posterior(spec: ModelSpec, posterior: Posterior, target: Target) -> TargetPosterior:
-    """The target's parts of a dataset posterior, float64: categorical log-probs, Gaussian dim slices."""
-    parts: TargetPosterior = []
-    for part in target.parts:
-        block = spec.block(part.block)
-        post = posterior[part.block]
-        if isinstance(post, CategoricalPosterior):
-            parts.append(CategoricalPosterior(post.log_probs.double()))
-        else:
-            a, b = (0, block.size) if part.start is None else (part.start, part.stop)
-            parts.append(GaussianPosterior(post.mean[:, a:b].double(), post.logvar[:, a:b].double()))
-    return parts
 
 
 def log_q_matrix(parts: TargetPosterior, codes: list[torch.Tensor], rows: slice) -> torch.Tensor:
@@ -54,7 +38,7 @@ def log_q_matrix(parts: TargetPosterior, codes: list[torch.Tensor], rows: slice)
     for post, code in zip(parts, codes, strict=True):
         c = code[rows]
         if isinstance(post, CategoricalPosterior):
-            term = post.logits.index_select(1, c.long()).T  # logits hold normalised log-probs here
+            term = post.log_probs.index_select(1, c.long()).T
         else:
             term = _gaussian_log_density(c.double(), post.mean, post.logvar)
         total = term if total is None else total + term
@@ -82,28 +66,19 @@ def log_q_own(parts: TargetPosterior, codes: list[torch.Tensor], owner: torch.Te
     """log q(t_i | x_{owner_i}) [S]: each code under the posterior that generated it."""
     total = torch.zeros(owner.shape[0], dtype=torch.float64)
     for post, code in zip(parts, codes, strict=True):
-        if isinstance(post, CategoricalPosterior):
-            total += post.logits[owner, code.long()]
-        else:
-            mean, logvar, t = post.mean[owner], post.logvar[owner], code.double()
-            total += distributions.gaussian_log_density(t, mean, logvar).sum(1)
+        total += post.index(owner).log_prob(code if isinstance(post, CategoricalPosterior) else code.double())
     return total
 
 
 def log_aggregate(parts: TargetPosterior, codes: list[torch.Tensor], chunk: int = 1024) -> torch.Tensor:
     """log q̄(t_i) = logsumexp_n log q(t_i | x_n) − log N for every code: [S], float64."""
-    n = parts[0].logits.shape[0] if isinstance(parts[0], CategoricalPosterior) else parts[0].mean.shape[0]
+    n = parts[0].n
     s = codes[0].shape[0]
     out = torch.empty(s, dtype=torch.float64)
     for i in range(0, s, chunk):
         rows = slice(i, min(i + chunk, s))
         out[rows] = torch.logsumexp(log_q_matrix(parts, codes, rows), dim=1) - math.log(n)
     return out
-
-
-def aggregate_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
-    """log q̄(c) [K] from per-image log-probabilities [N, K] (logsumexp over images, float64)."""
-    return distributions.aggregate_log_probs(log_probs.double())
 
 
 def joint_categorical_entropy(parts: TargetPosterior) -> float | None:
@@ -114,10 +89,9 @@ def joint_categorical_entropy(parts: TargetPosterior) -> float | None:
     """
     if not all(isinstance(p, CategoricalPosterior) for p in parts):
         return None
-    n = parts[0].logits.shape[0]
-    if n * math.prod(p.logits.shape[1] for p in parts) > MAX_JOINT_TABLE:
+    if parts[0].n * math.prod(p.size for p in parts) > MAX_JOINT_TABLE:
         return None
-    table = parts[0].logits
+    table = parts[0].log_probs.double()
     for p in parts[1:]:
-        table = (table.unsqueeze(2) + p.logits.unsqueeze(1)).flatten(1)
-    return float(distributions.categorical_entropy(aggregate_log_probs(table)))
+        table = (table.unsqueeze(2) + p.log_probs.double().unsqueeze(1)).flatten(1)
+    return float(categorical_entropy(CategoricalPosterior(table, normalised=True).aggregate_log_probs()))

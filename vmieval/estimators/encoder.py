@@ -1,5 +1,7 @@
 """Encoder-side information: I_q(x; t) under p_data(x)·q(t|x), and its KL upper bounds.
 
+All of it is read from the split encoded once (`EncodedSplit`); nothing here calls the encoder.
+
 p_data is the empirical distribution of the N given images, so every value here is a property of
 the encoder on this dataset (all float64):
 - categorical block c: EXACT, I_q(x; c) = H(q̄) − mean_n H(q(c|x_n)) = mean_n KL(q(c|x_n) || q̄),
@@ -14,7 +16,7 @@ the encoder on this dataset (all float64):
   The minibatch-weighted estimator (mixture over a batch only) is never used: it is biased by
   log(N / batch) and depends on the batch size.
 - KL upper bounds E_x KL(q(c|x) || p(c)) per categorical block and per Gaussian dimension (and the
-  sum over a slice), from vmieval.distributions: I_q(x; t) ≤ E_x KL(q(t|x) || p(t)).
+  sum over a slice), from the posterior objects: I_q(x; t) ≤ E_x KL(q(t|x) || p(t)).
 - with labels y: the plug-in I_q(y; c) = H(q̄) − Σ_y p(y) H(q̄_y), exact on this labelled dataset;
   by data processing (y is a function of the image) it never exceeds I_q(x; c).
 """
@@ -26,20 +28,10 @@ from dataclasses import dataclass
 
 import torch
 
-from vmieval.distributions import (
-    CategoricalPosterior,
-    GaussianPosterior,
-    categorical_entropy,
-    kl_categorical_uniform,
-    kl_gaussian_per_dim,
-)
-from vmieval.estimators.aggregate import (
-    TargetPosterior,
-    aggregate_log_probs,
-    log_aggregate,
-    log_q_own,
-)
-from vmieval.estimators.estimate import Estimate, mean_and_stderr
+from vmieval.distributions import CategoricalPosterior, GaussianPosterior, part_columns
+from vmieval.encoded import EncodedSplit
+from vmieval.estimators.aggregate import TargetPosterior, log_aggregate, log_q_own
+from vmieval.estimators.estimate import Estimate, Family, Kind, Quantity, mean_and_stderr
 from vmieval.spec import Target, TargetPart
 
 CAP_MARGIN = 1.0  # nats below log N from which a Monte-Carlo estimate is flagged as saturated
@@ -48,7 +40,7 @@ CAP_MARGIN = 1.0  # nats below log N from which a Monte-Carlo estimate is flagge
 @dataclass(frozen=True)
 class EncoderResult:
     """Encoder-side rows for one target; `aggregate_entropy` holds H(q̄) per categorical part,
-    `near_cap` the labels whose Monte-Carlo estimate is within CAP_MARGIN of log N."""
+    `near_cap` the targets whose Monte-Carlo estimate is within CAP_MARGIN of log N."""
 
     target: str
     rows: tuple[Estimate, ...]
@@ -59,16 +51,16 @@ class EncoderResult:
         return list(self.rows)
 
 
-def categorical_mi(log_probs: torch.Tensor) -> tuple[float, float, float]:
-    """Exact I_q(x; c) from per-image log q(c|x_n) [N, K]: (value, delta-method stderr, H(q̄))."""
+def categorical_mi(log_probs: torch.Tensor, log_bar: torch.Tensor | None = None) -> tuple[float, float]:
+    """Exact I_q(x; c) from per-image log q(c|x_n) [N, K] (and log q̄ [K] when already known):
+    (value, delta-method stderr)."""
     lp = log_probs.double()
-    log_bar = aggregate_log_probs(lp)
+    log_bar = CategoricalPosterior(lp, normalised=True).aggregate_log_probs() if log_bar is None else log_bar
     kl_to_bar = (lp.exp() * (lp - log_bar).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)).sum(1)
-    value, se = mean_and_stderr(kl_to_bar)
-    return value, se, float(categorical_entropy(log_bar))
+    return mean_and_stderr(kl_to_bar)
 
 
-def label_mi(log_probs: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+def label_mi(log_probs: torch.Tensor, labels: torch.Tensor, log_bar: torch.Tensor | None = None) -> tuple[float, float]:
     """Plug-in I_q(y; c) = H(q̄) − Σ_y p(y) H(q̄_y) from log q(c|x_n) [N, K] and labels [N].
 
     Written as mean_n Σ_k q(k|x_n)(log q̄_{y_n}(k) − log q̄(k)), whose terms are also the
@@ -76,7 +68,7 @@ def label_mi(log_probs: torch.Tensor, labels: torch.Tensor) -> tuple[float, floa
     """
     lp = log_probs.double()
     p = lp.exp()
-    log_bar = aggregate_log_probs(lp)
+    log_bar = CategoricalPosterior(lp, normalised=True).aggregate_log_probs() if log_bar is None else log_bar
     classes, inverse = torch.unique(labels, return_inverse=True)
     per_class = torch.zeros(classes.shape[0], lp.shape[1], dtype=torch.float64).index_add_(0, inverse, p)
     log_class_bar = torch.log(per_class / per_class.sum(1, keepdim=True))
@@ -86,14 +78,7 @@ def label_mi(log_probs: torch.Tensor, labels: torch.Tensor) -> tuple[float, floa
 
 def sample_codes(parts: TargetPosterior, generator: torch.Generator) -> list[torch.Tensor]:
     """One code per image from q(t|x_n): indices [N] or values [N, d]."""
-    codes: list[torch.Tensor] = []
-    for post in parts:
-        if isinstance(post, CategoricalPosterior):
-            codes.append(torch.multinomial(post.logits.exp(), 1, generator=generator).squeeze(1))
-        else:
-            eps = torch.randn(post.mean.shape, generator=generator, dtype=torch.float64)
-            codes.append(post.mean + torch.exp(0.5 * post.logvar) * eps)
-    return codes
+    return [post.sample_code(generator) for post in parts]
 
 
 def monte_carlo_mi(parts: TargetPosterior, generator: torch.Generator, chunk: int = 1024) -> tuple[float, float]:
@@ -104,47 +89,30 @@ def monte_carlo_mi(parts: TargetPosterior, generator: torch.Generator, chunk: in
     return mean_and_stderr(terms)
 
 
-def _row(quantity: str, target: str, kind: str, estimator: str, terms: torch.Tensor | tuple[float, float], n: int,
-         split: str, note: str = "") -> Estimate:  # fmt: skip
+def _row(quantity: Quantity, target: str, kind: Kind, family: Family, terms: torch.Tensor | tuple[float, float],
+         n: int, split: str, **extra: object) -> Estimate:  # fmt: skip
     """An encoder-side row; `terms` are per-image values (mean ± stderr) or a (value, stderr) pair."""
     value, se = mean_and_stderr(terms) if isinstance(terms, torch.Tensor) else terms
-    return Estimate(quantity, target, "encoder", kind, estimator, value, se, n, split, note=note)  # type: ignore[arg-type]
+    return Estimate(quantity, target, "encoder", kind, family, value, se, n, split, **extra)  # type: ignore[arg-type]
 
 
-def _part_rows(
-    part: TargetPart, post: CategoricalPosterior | GaussianPosterior, n: int, split: str
-) -> tuple[list[Estimate], float | None]:
-    """KL upper bound(s) of one part, and for a categorical part the exact MI (returns H(q̄))."""
-    label = part.label()
-    quantity = f"I_q(x; {label})"
-    if isinstance(post, CategoricalPosterior):
-        value, se, h_bar = categorical_mi(post.logits)
-        exact = "exact: H(mean_x q(c|x)) - mean_x H(q(c|x)); stderr: delta method"
-        kl = f"E_x KL(q(c|x) || Uniform({post.logits.shape[1]}))"
-        return [
-            _row(quantity, label, "exact", exact, (value, se), n, split),
-            _row(quantity, label, "upper_bound", kl, kl_categorical_uniform(post), n, split),
-        ], h_bar
-    per_dim = kl_gaussian_per_dim(post)
-    offset = part.start or 0
-    rows = [_row(quantity, label, "upper_bound", "sum_d E_x KL(q(z_d|x) || N(0,1))", per_dim.sum(1), n, split)]
-    for d in range(per_dim.shape[1]):
-        i = offset + d
-        rows.append(_row(f"I_q(x; {part.block}[{i}])", f"{part.block}[{i}:{i + 1}]", "upper_bound",
-                         "E_x KL(q(z_d|x) || N(0,1))", per_dim[:, d], n, split))  # fmt: skip
-    return rows, None
+def _kl_rows(part: TargetPart, post: GaussianPosterior, block_size: int, n: int, split: str) -> list[Estimate]:
+    """The KL upper bound of a Gaussian part (sum over its dims) and of each of its dims."""
+    per_dim = post.kl_per_dim()
+    prior = {"prior": "N(0,1)"}
+    rows = [_row("I_q(x;t)", part.label(), "upper_bound", "kl", per_dim.sum(1), n, split, params=prior)]
+    cols = part_columns(part, block_size)
+    if len(cols) > 1:
+        for d, i in enumerate(cols):
+            rows.append(_row("I_q(x;t)", f"{part.block}[{i}:{i + 1}]", "upper_bound", "kl", per_dim[:, d], n, split,
+                             params=prior))  # fmt: skip
+    return rows
 
 
-def encoder_mi(
-    parts: TargetPosterior,
-    target: Target,
-    labels: torch.Tensor | None,
-    generator: torch.Generator,
-    split: str = "test",
-    chunk: int = 1024,
-) -> EncoderResult:
-    """All encoder-side rows for `target`, from its dataset posterior `parts` (see `target_posterior`)."""
-    n = parts[0].logits.shape[0] if isinstance(parts[0], CategoricalPosterior) else parts[0].mean.shape[0]
+def encoder_mi(split: EncodedSplit, target: Target, generator: torch.Generator, chunk: int = 1024) -> EncoderResult:
+    """All encoder-side rows for `target` on an encoded split (labels, when present, add I_q(y; c))."""
+    parts = split.target(target)
+    n, name = split.n, split.split
     cap = math.log(n)
     rows: list[Estimate] = []
     entropies: dict[str, float] = {}
@@ -152,25 +120,31 @@ def encoder_mi(
 
     def add_monte_carlo(label: str, posts: TargetPosterior) -> None:
         value, se = monte_carlo_mi(posts, generator, chunk)
-        note = ""
+        extra: dict[str, object] = {"params": {"mixture": n}}
         if value > cap - CAP_MARGIN:
             near_cap.append(label)
-            note = f"within {CAP_MARGIN:g} nat of the log N = {cap:.3f} cap: saturated, a lower estimate"
-        estimator = f"Monte Carlo: full-dataset mixture (N={n}, one code per image), capped at log N"
-        rows.append(_row(f"I_q(x; {label})", label, "estimate", estimator, (value, se), n, split, note))
+            extra |= {"note": f"within {CAP_MARGIN:g} nat of the log N = {cap:.3f} cap: saturated, a lower estimate",
+                      "flags": ("near_cap",)}  # fmt: skip
+        rows.append(_row("I_q(x;t)", label, "estimate", "monte-carlo", (value, se), n, name, **extra))
 
     for part, post in zip(target.parts, parts, strict=True):
+        label = part.label()
         if isinstance(post, GaussianPosterior):
-            add_monte_carlo(part.label(), [post])
-        part_rows, h_bar = _part_rows(part, post, n, split)
-        rows.extend(part_rows)
-        if h_bar is None:
+            add_monte_carlo(label, [post])
+            rows.extend(_kl_rows(part, post, split.spec.block(part.block).size, n, name))
             continue
-        entropies[part.label()] = h_bar
-        if labels is not None:
-            plug_in = "plug-in: H(mean q) - sum_y p(y) H(mean_{x|y} q), dataset labels; stderr: delta method"
-            rows.append(_row(f"I_q(y; {part.label()})", part.label(), "exact", plug_in,
-                             label_mi(post.logits, labels), n, split))  # fmt: skip
+        log_bar = split.aggregate_log_probs[part.block]
+        entropies[label] = split.aggregate_entropy[part.block]
+        rows.append(_row("I_q(x;t)", label, "exact", "exact", categorical_mi(post.log_probs, log_bar), n, name))
+        # KL from the float64 log-probabilities normalised once more: the float32 encoder output
+        # sums to 1 only to ~1e-7, which log K - H would otherwise carry.
+        kl = CategoricalPosterior(post.log_probs).kl_to_prior()
+        rows.append(
+            _row("I_q(x;t)", label, "upper_bound", "kl", kl, n, name, params={"prior": f"Uniform({post.size})"})
+        )
+        if split.labels is not None:
+            plug_in = label_mi(post.log_probs, split.labels, log_bar)
+            rows.append(_row("I_q(y;t)", label, "exact", "plug-in", plug_in, n, name))
     if len(parts) > 1:
         add_monte_carlo(target.label(), parts)
     return EncoderResult(target.label(), tuple(rows), entropies, tuple(near_cap))

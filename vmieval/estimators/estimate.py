@@ -1,47 +1,144 @@
-"""`Estimate`: one reported number with everything a reviewer needs to trust it.
+"""`Estimate`: one reported number, identified by data, with everything a reviewer needs to trust it.
 
-Both MIs of the method (decoder-side I(c; x_hat), encoder-side I_q(x; c)) and their bounds are
-reported as rows of this one type, so tables, JSON and HDF5 never lose the estimator, the split,
-the sample size or the error bar of a value.
+Both MIs of the method (decoder-side I(t; x_hat), encoder-side I_q(x; t)) and their bounds are rows
+of this one type, so tables, JSON and HDF5 never lose the estimator, the split, the sample size or
+the error bar of a value. A row's identity is structured: what is estimated (`quantity`, `target`,
+`side`), the direction (`kind`), how (`family`, `entropy`, `params`). Its `key` (stable across
+models and runs: the comparison matches rows by it), its table `label` and its `estimator` text are
+rendered from those fields and never parsed back.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import numpy as np
 import torch
-from scipy.stats import sem
 
+Quantity = Literal["I(t;x_hat)", "I_q(x;t)", "I_q(y;t)"]
 Side = Literal["decoder", "encoder"]
 Kind = Literal["lower_bound", "upper_bound", "exact", "estimate"]
+Family = Literal["barber-agakov", "fano", "exact", "kl", "monte-carlo", "plug-in"]
+# The H(t) a decoder-side bound uses: the exact aggregate posterior entropy H(q̄), its Monte-Carlo
+# estimate, the prior's entropy (prior codes), or the paper's log K whatever the codes were.
+Entropy = Literal["", "aggregate", "aggregate-mc", "prior", "paper"]
+Param = str | int | float
+
+ESTIMAND = {"I(t;x_hat)": "I({}; x_hat)", "I_q(x;t)": "I_q(x; {})", "I_q(y;t)": "I_q(y; {})"}
+KIND_SYMBOL = {"lower_bound": ">=", "upper_bound": "<=", "exact": "=", "estimate": "~"}
+FAMILY_TEXT = {
+    "barber-agakov": "Barber-Agakov",
+    "fano": "Fano",
+    "exact": "exact",
+    "kl": "E_x KL(q||p)",
+    "monte-carlo": "Monte Carlo",
+    "plug-in": "plug-in",
+}
+ENTROPY_TEXT = {
+    "": "",
+    "aggregate": "H = exact H(mean_x q)",
+    "aggregate-mc": "H = Monte-Carlo H(mean_x q)",
+    "prior": "H = prior entropy",
+    "paper": "H = log K (paper)",
+}
+FAMILY_METHOD = {
+    "barber-agakov": "H(t) + mean log Q(t|x_hat) on held-out pairs",
+    "fano": "H(c) - h(P_e) - P_e log(K-1), P_e from Q's held-out error; stderr: delta method",
+    "exact": "H(mean_x q(c|x)) - mean_x H(q(c|x)); stderr: delta method",
+    "kl": "E_x KL(q(t|x) || p(t)), closed form",
+    "monte-carlo": "full-dataset mixture, one code per image, capped at log N",
+    "plug-in": "H(mean q) - sum_y p(y) H(mean_{x|y} q), dataset labels; stderr: delta method",
+}
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A value in nats. `quantity` is the estimand (e.g. `I(c; x_hat)`), `estimator` how it was
-    computed (e.g. `barber-agakov, H=aggregate`); `valid` is False for a number reported only for
-    comparison with the literature (the paper's log K bound under a non-uniform aggregate)."""
+    """A value in nats with its structured identity (see the module docstring).
 
-    quantity: str
+    `params` are the estimator's settings that qualify the number (Q's architecture, the codes, Q's
+    held-out accuracy, the prior a KL is taken to, the mixture size); `valid` is False for a number
+    reported only for comparison with the literature (the paper's log K bound under a non-uniform
+    aggregate); `flags` are machine-readable warnings (e.g. `near_cap`, `q_still_improving`).
+    """
+
+    quantity: Quantity
     target: str
     side: Side
     kind: Kind
-    estimator: str
+    family: Family
     value: float
     stderr: float
     n: int
     split: str
+    entropy: Entropy = ""
+    params: dict[str, Param] = field(default_factory=dict)
     valid: bool = True
     note: str = ""
+    flags: tuple[str, ...] = ()
+
+    @property
+    def estimand(self) -> str:
+        """The quantity with the target filled in, e.g. `I(c; x_hat)`."""
+        return ESTIMAND[self.quantity].format(self.target)
+
+    @property
+    def key(self) -> str:
+        """Identity of the row across models and runs: what is estimated and how (not the values)."""
+        return "/".join((self.quantity, self.target, self.kind, self.family, self.entropy or "-"))
+
+    @property
+    def label(self) -> str:
+        """A short table label: estimand, direction, family and H choice."""
+        text = f"{self.estimand} {KIND_SYMBOL[self.kind]} {FAMILY_TEXT[self.family]}"
+        text += f", {ENTROPY_TEXT[self.entropy]}" if self.entropy else ""
+        return text + ("" if self.valid else " (not a valid bound)")
+
+    @property
+    def estimator(self) -> str:
+        """How the number was computed, in words, with its parameters."""
+        head = FAMILY_TEXT[self.family] + (f" ({ENTROPY_TEXT[self.entropy]})" if self.entropy else "")
+        params = ", ".join(f"{k}={_param_text(v)}" for k, v in self.params.items())
+        return f"{head}: {FAMILY_METHOD[self.family]}" + (f"; {params}" if params else "")
+
+    def with_flags(self, *flags: str, note: str = "") -> Estimate:
+        """The same row with more flags (and a note appended)."""
+        joined = "; ".join(t for t in (self.note, note) if t)
+        return replace(self, flags=tuple(dict.fromkeys(self.flags + flags)), note=joined)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field plus the rendered `key`, `label` and `estimator` (the JSON and HDF5 columns)."""
+        return {
+            "key": self.key,
+            "quantity": self.quantity,
+            "estimand": self.estimand,
+            "target": self.target,
+            "side": self.side,
+            "kind": self.kind,
+            "family": self.family,
+            "entropy": self.entropy,
+            "params": json.dumps(self.params, sort_keys=True),
+            "label": self.label,
+            "estimator": self.estimator,
+            "value": self.value,
+            "stderr": self.stderr,
+            "n": self.n,
+            "split": self.split,
+            "valid": self.valid,
+            "note": self.note,
+            "flags": ",".join(self.flags),
+        }
+
+
+def _param_text(value: Param) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
-    """Mean of per-sample terms [N] and its standard error (NaN when N < 2), in float64."""
+    """Mean of per-sample terms [N] and its standard error std(ddof=1)/√N (NaN when N < 2), float64."""
     v = values.detach().double().cpu().numpy()
     if v.size == 0:
-        return float("nan"), float("nan")
-    return float(v.mean()), float(sem(v)) if v.size > 1 else float("nan")
+        return math.nan, math.nan
+    return float(v.mean()), float(np.std(v, ddof=1) / v.size**0.5) if v.size > 1 else math.nan

@@ -1,8 +1,9 @@
-"""`estimate_mi`: every MI row that fits a target, from one FrozenVAE and one set of images.
+"""`estimate_mi`: every MI row that fits a target, from one FrozenVAE and its encoded split.
 
-It encodes the dataset once, then runs the encoder side (exact categorical MI, Monte-Carlo
-Gaussian MI, KL upper bounds, label MI) and the decoder side (Barber-Agakov and Fano bounds from a
-post-hoc Q), and collects the rows with the config that produced them. It also looks for the one
+It runs the encoder side on the split as encoded (exact categorical MI, Monte-Carlo Gaussian MI,
+KL upper bounds, label MI) and the decoder side (Barber-Agakov and Fano bounds from a post-hoc Q,
+the model decoding codes drawn from the split), and collects the rows with the config that
+produced them. It also looks for the one
 situation where the paper's headline number misleads: a collapsed encoder, whose aggregate posterior
 over a categorical block is far from uniform, so the log K version of the bound is not a bound.
 """
@@ -17,8 +18,8 @@ from typing import Any
 
 import torch
 
+from vmieval.encoded import EncodedSplit
 from vmieval.errors import DataError
-from vmieval.estimators.aggregate import target_posterior
 from vmieval.estimators.config import MIConfig
 from vmieval.estimators.encoder import EncoderResult, encoder_mi
 from vmieval.estimators.estimate import Estimate
@@ -32,7 +33,7 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 @dataclass(frozen=True)
 class MIResult:
     """All rows for one model and target. `warnings` are one-line strings for the user; `timings`
-    are seconds per phase (encode, encoder, generate, fit, score)."""
+    are seconds per phase (encoder, generate, fit, score)."""
 
     config: MIConfig
     target: str
@@ -51,24 +52,12 @@ class MIResult:
             "target": self.target,
             "n_images": self.n_images,
             "config": self.config.to_dict(),
-            "estimates": [e.to_dict() for e in self.estimates()],
             "warnings": list(self.warnings),
             "timings": dict(self.timings),
             "aggregate_entropy": dict(self.encoder.aggregate_entropy),
         }
         if self.qbound is not None:
-            out["q"] = {
-                "architecture": self.qbound.q_arch,
-                "codes": self.qbound.codes,
-                "n_fit": self.qbound.n_fit,
-                "n_val": self.qbound.n_val,
-                "n_test": self.qbound.n_test,
-                "accuracy": dict(self.qbound.accuracy),
-                "entropy": self.qbound.entropy,
-                "entropy_estimator": self.qbound.entropy_estimator,
-                "paper_entropy": self.qbound.paper_entropy,
-                "curve": self.qbound.curve.to_dict(),
-            }
+            out["q"] = self.qbound.to_dict()
         return out
 
 
@@ -96,20 +85,17 @@ def collapse_warnings(entropies: dict[str, float], sizes: dict[str, int], margin
 
 def estimate_mi(
     model: FrozenVAE,
-    images: torch.Tensor,
-    labels: torch.Tensor | None,
+    split: EncodedSplit,
     config: MIConfig,
     generator: torch.Generator | None = None,
     progress: Progress | None = None,
 ) -> MIResult:
-    """Run every estimator that fits `config.target` on `images` [N, C, H, W] (labels [N] optional).
+    """Run every estimator that fits `config.target` on the encoded `split` (labels optional).
 
     `generator` defaults to one seeded with `config.seed`; all randomness comes from it.
     """
-    if images.shape[0] < 2:
-        raise DataError(f"MI estimation needs at least 2 images, got {images.shape[0]}")
-    if labels is not None and labels.shape[0] != images.shape[0]:
-        raise DataError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+    if split.n < 2:
+        raise DataError(f"MI estimation needs at least 2 images, got {split.n}")
     generator = generator if generator is not None else torch.Generator().manual_seed(config.seed)
     spec = model.spec
     target = parse_target(config.target or default_target(spec), spec)
@@ -117,23 +103,14 @@ def estimate_mi(
 
     t0 = time.perf_counter()
     if progress:
-        progress("encode", 0, 1)
-    posterior = model.encode_all(images, batch_size=2048)
-    timings["encode"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    if progress:
         progress("encoder side", 0, 1)
-    parts = target_posterior(spec, posterior, target)
-    encoder = encoder_mi(parts, target, labels, generator, config.split, config.chunk)
+    encoder = encoder_mi(split, target, generator, config.chunk)
     timings["encoder"] = time.perf_counter() - t0
 
     warnings: list[str] = []
     sizes = {p.label(): spec.block(p.block).size for p in target.parts}
     warnings += collapse_warnings(encoder.aggregate_entropy, sizes, config.collapse_margin)
-    warnings += [
-        f"I_q(x; {label}) is near its log N cap (N={images.shape[0]}); use more images" for label in encoder.near_cap
-    ]
+    warnings += [f"I_q(x; {label}) is near its log N cap (N={split.n}); use more images" for label in encoder.near_cap]
 
     bound = None
     if config.q_bound:
@@ -144,8 +121,8 @@ def estimate_mi(
             if progress:
                 progress("Q fit", epoch, total)
 
-        bound = q_bound(model, target, config, generator, posterior, on_epoch)
+        bound = q_bound(model, target, config, generator, split, on_epoch)
         timings.update(bound.seconds)
-        if bound.curve.best_epoch == config.max_epochs:
+        if bound.still_improving:
             warnings.append(f"Q was still improving at max_epochs={config.max_epochs}; the bound may be loose")
-    return MIResult(config, target.label(), int(images.shape[0]), encoder, bound, tuple(warnings), timings)
+    return MIResult(config, target.label(), split.n, encoder, bound, tuple(warnings), timings)

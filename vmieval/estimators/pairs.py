@@ -17,16 +17,11 @@ from dataclasses import dataclass
 
 import torch
 
-from vmieval.distributions import (
-    CategoricalPosterior,
-    GaussianPosterior,
-    Posterior,
-    concat_latent,
-    sample_block,
-    sample_prior,
-)
+from vmieval.distributions import Posterior, concat_latent, sample_prior, target_values
 from vmieval.frozen import FrozenVAE
 from vmieval.spec import Target
+
+DECODE_BATCH = 2048  # codes per decoder call
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,28 +48,6 @@ def stratified_owners(n_images: int, n_samples: int, generator: torch.Generator)
     return torch.cat([torch.randperm(n_images, generator=generator) for _ in range(rounds)])[:n_samples]
 
 
-def _target_codes(model: FrozenVAE, target: Target, latent: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-    """The target's parts of a decoder input: category indices, or the chosen Gaussian dims."""
-    out: list[torch.Tensor] = []
-    for part in target.parts:
-        value = latent[part.block]
-        if model.spec.block(part.block).kind == "categorical":
-            out.append(value.argmax(dim=1))
-        else:
-            out.append(value if part.start is None else value[:, part.start : part.stop])
-    return out
-
-
-def _index_posterior(posterior: Posterior, idx: torch.Tensor) -> Posterior:
-    out: Posterior = {}
-    for name, post in posterior.items():
-        if isinstance(post, GaussianPosterior):
-            out[name] = GaussianPosterior(post.mean[idx], post.logvar[idx])
-        else:
-            out[name] = CategoricalPosterior(post.logits[idx])
-    return out
-
-
 @torch.no_grad()
 def generate_pairs(
     model: FrozenVAE,
@@ -83,32 +56,27 @@ def generate_pairs(
     n_samples: int,
     generator: torch.Generator,
     posterior: Posterior | None = None,
-    batch_size: int = 2048,
+    batch_size: int = DECODE_BATCH,
 ) -> GeneratedPairs:
     """Draw `n_samples` codes (from `posterior`, the encoded dataset, or from the prior) and decode them."""
     spec = model.spec
     if codes == "posterior":
         if posterior is None:
             raise ValueError("posterior codes need the encoded dataset")
-        owner = stratified_owners(posterior_rows(posterior), n_samples, generator)
+        owner = stratified_owners(posterior.n, n_samples, generator)
     else:
         owner = torch.full((n_samples,), -1, dtype=torch.long)
+    categorical = [spec.block(p.block).kind == "categorical" for p in target.parts]
     x_parts: list[torch.Tensor] = []
     code_parts: list[list[torch.Tensor]] = []
     for i in range(0, n_samples, batch_size):
         rows = owner[i : i + batch_size]
-        if codes == "posterior":
-            post = _index_posterior(posterior, rows)  # type: ignore[arg-type]
-            latent = {b.name: sample_block(b, post[b.name], generator) for b in spec.blocks}
+        if posterior is not None and codes == "posterior":
+            latent = posterior.index(rows).sample(generator)
         else:
             latent = sample_prior(spec, rows.shape[0], generator)
         x_parts.append(model.decode_mean(concat_latent(spec, latent)))
-        code_parts.append(_target_codes(model, target, latent))
+        values = target_values(spec, target, latent)
+        code_parts.append([v.argmax(dim=1) if cat else v for v, cat in zip(values, categorical, strict=True)])
     joined = [torch.cat([c[j] for c in code_parts]) for j in range(len(target.parts))]
     return GeneratedPairs(torch.cat(x_parts), joined, owner, codes)
-
-
-def posterior_rows(posterior: Posterior) -> int:
-    """Number of images N a dataset posterior was computed from."""
-    post = next(iter(posterior.values()))
-    return int((post.mean if isinstance(post, GaussianPosterior) else post.logits).shape[0])

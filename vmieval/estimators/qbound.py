@@ -29,29 +29,27 @@ from dataclasses import dataclass
 
 import torch
 
-from vmieval.distributions import Posterior, categorical_entropy, prior_entropy
-from vmieval.estimators.aggregate import (
-    aggregate_log_probs,
-    joint_categorical_entropy,
-    log_aggregate,
-    target_posterior,
-)
+from vmieval.distributions import prior_entropy
+from vmieval.encoded import EncodedSplit
+from vmieval.errors import UsageError
+from vmieval.estimators.aggregate import joint_categorical_entropy, log_aggregate
 from vmieval.estimators.config import MIConfig
-from vmieval.estimators.estimate import Estimate, mean_and_stderr
-from vmieval.estimators.pairs import generate_pairs, posterior_rows
+from vmieval.estimators.estimate import Entropy, Estimate, mean_and_stderr
+from vmieval.estimators.pairs import generate_pairs
 from vmieval.estimators.qfit import EpochCallback, QCurve, evaluate_q, fit_q
 from vmieval.frozen import FrozenVAE
 from vmieval.qnet import q_parts
 from vmieval.spec import Target
 
 PAPER_NOTE = "paper's H = log K (prior entropy); not a valid bound when the aggregate posterior is non-uniform"
+STILL_IMPROVING = "q_still_improving"
 
 
 @dataclass(frozen=True)
 class QBoundResult:
     """Decoder-side rows for one target, plus how they were obtained: Q's curve, its held-out
-    accuracy per categorical part, the H(t) used (`entropy`, and the paper's `paper_entropy`),
-    the pair counts and the seconds spent per phase (generate, fit, score)."""
+    accuracy per categorical part, the H(t) used (`entropy`, chosen as `entropy_choice`, and the
+    paper's `paper_entropy`), the pair counts and the seconds spent per phase (generate, fit, score)."""
 
     target: str
     codes: str
@@ -60,15 +58,35 @@ class QBoundResult:
     curve: QCurve
     accuracy: dict[str, float]
     entropy: float
-    entropy_estimator: str
+    entropy_choice: Entropy
     paper_entropy: float
     n_fit: int
     n_val: int
     n_test: int
     seconds: dict[str, float]
 
+    @property
+    def still_improving(self) -> bool:
+        """Q's best validation score came at its last allowed epoch: a longer fit may tighten the bound."""
+        return self.curve.still_improving
+
     def estimates(self) -> list[Estimate]:
         return list(self.rows)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "architecture": self.q_arch,
+            "codes": self.codes,
+            "n_fit": self.n_fit,
+            "n_val": self.n_val,
+            "n_test": self.n_test,
+            "accuracy": dict(self.accuracy),
+            "entropy": self.entropy,
+            "entropy_choice": self.entropy_choice,
+            "paper_entropy": self.paper_entropy,
+            "still_improving": self.still_improving,
+            "curve": self.curve.to_dict(),
+        }
 
 
 def binary_entropy(p: float) -> float:
@@ -92,14 +110,17 @@ def q_bound(
     target: Target,
     config: MIConfig,
     generator: torch.Generator,
-    posterior: Posterior | None = None,
+    split: EncodedSplit | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> QBoundResult:
     """Fit Q on generated pairs and report the bounds on I(t; x_hat) on the held-out pairs.
 
-    `posterior` is the dataset's encoded posterior (needed for posterior codes).
+    `split` is the encoded dataset: posterior codes are drawn from it and H(q̄) is read from it.
     """
+    if config.codes == "posterior" and split is None:
+        raise UsageError("posterior codes need an encoded split")
     spec, label, arch = model.spec, target.label(), config.q_arch
+    posterior = split.posterior if split is not None and config.codes == "posterior" else None
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     pairs = generate_pairs(model, target, config.codes, config.samples, generator, posterior)
@@ -115,39 +136,57 @@ def q_bound(
     t0 = time.perf_counter()
     log_q, hits = evaluate_q(q, test)
     paper_h = prior_entropy(spec, target)
-    tpost = target_posterior(spec, posterior, target) if config.codes == "posterior" else None
-    if tpost is None:
-        h_terms = torch.full_like(log_q, paper_h)
-        h_name = "H=prior entropy (codes from the prior)"
-    elif (exact := joint_categorical_entropy(tpost)) is not None:
-        h_terms = torch.full_like(log_q, exact)
-        h_name = "H=exact H(mean_x q(c|x))"
-    else:
-        h_terms = -log_aggregate(tpost, test.codes, config.chunk)
-        n = posterior_rows(posterior)  # type: ignore[arg-type]
-        h_name = f"H=Monte Carlo mixture entropy; mean -log q_bar(t) of held-out codes, q_bar = mixture of N={n}"
-    entropy = float(h_terms.mean())
+    h_terms, choice = _entropy_terms(split if posterior is not None else None, target, test.codes, paper_h, config)
+    params: dict[str, str | int | float] = {"q": arch, "codes": config.codes}
+    if choice == "aggregate-mc":
+        params["mixture"] = split.n  # type: ignore[union-attr]
+    flags = (STILL_IMPROVING,) if curve.still_improving else ()
+    note = f"Q was still improving at max_epochs={config.max_epochs}; the bound may be loose" if flags else ""
 
-    def bound(part_label: str, estimator: str, terms: torch.Tensor | tuple[float, float], **kw: object) -> Estimate:
+    def bound(part: str, terms: torch.Tensor | tuple[float, float], **kw: object) -> Estimate:
         value, se = mean_and_stderr(terms) if isinstance(terms, torch.Tensor) else terms
-        return Estimate(f"I({part_label}; x_hat)", part_label, "decoder", "lower_bound", estimator, value, se,
-                        n_test, config.split, **kw)  # type: ignore[arg-type]  # fmt: skip
+        fields = {"params": params, "flags": flags, "note": note, **kw}
+        return Estimate("I(t;x_hat)", part, "decoder", "lower_bound", value=value, stderr=se, n=n_test,
+                        split=config.split, **fields)  # type: ignore[arg-type]  # fmt: skip
 
-    rows = [bound(label, f"barber-agakov, Q={arch}, {h_name}", h_terms + log_q)]
-    if tpost is not None:
-        paper = f"barber-agakov, Q={arch}, H=prior entropy (paper)"
-        rows.append(bound(label, paper, paper_h + log_q, valid=False, note=PAPER_NOTE))
+    rows = [bound(label, h_terms + log_q, family="barber-agakov", entropy=choice)]
+    if posterior is not None:
+        note_paper = "; ".join(t for t in (PAPER_NOTE, note) if t)
+        rows.append(
+            bound(label, paper_h + log_q, family="barber-agakov", entropy="paper", valid=False, note=note_paper)
+        )
 
     accuracy: dict[str, float] = {}
     for j, (qpart, tpart) in enumerate(zip(parts, target.parts, strict=True)):
         if qpart.kind != "categorical":
             continue
         k = qpart.size
-        h_c = math.log(k) if tpost is None else float(categorical_entropy(aggregate_log_probs(tpost[j].logits)))
+        h_c = math.log(k) if posterior is None else split.aggregate_entropy[tpart.block]  # type: ignore[union-attr]
         accuracy[qpart.name] = float(hits[j].double().mean())
-        h_text = "H=log K" if tpost is None else "H=exact H(mean_x q(c|x))"
-        fano = f"fano, Q={arch} held-out accuracy {accuracy[qpart.name]:.4f}, {h_text}"
-        rows.append(bound(tpart.label(), fano, fano_bound(h_c, 1.0 - accuracy[qpart.name], k, n_test)))
+        fano = fano_bound(h_c, 1.0 - accuracy[qpart.name], k, n_test)
+        rows.append(bound(tpart.label(), fano, family="fano", entropy="prior" if posterior is None else "aggregate",
+                          params=params | {"accuracy": accuracy[qpart.name]}))  # fmt: skip
     seconds["score"] = time.perf_counter() - t0
-    return QBoundResult(label, config.codes, arch, tuple(rows), curve, accuracy, entropy, h_name, paper_h,
-                        n_fit, n_val, n_test, seconds)  # fmt: skip
+    return QBoundResult(label, config.codes, arch, tuple(rows), curve, accuracy, float(h_terms.mean()), choice,
+                        paper_h, n_fit, n_val, n_test, seconds)  # fmt: skip
+
+
+def _entropy_terms(
+    split: EncodedSplit | None, target: Target, codes: list[torch.Tensor], prior_h: float, config: MIConfig
+) -> tuple[torch.Tensor, Entropy]:
+    """Per held-out pair, the H(t) term of the bound [S] and which H it is.
+
+    Prior codes: the prior's entropy. Posterior codes: H(q̄), read from the split for one categorical
+    block, from the joint table for several, else Monte Carlo (−log q̄ of the held-out codes).
+    """
+    s = codes[0].shape[0]
+    if split is None:
+        return torch.full((s,), prior_h, dtype=torch.float64), "prior"
+    blocks = [p.block for p in target.parts]
+    if len(blocks) == 1 and blocks[0] in split.aggregate_entropy:
+        return torch.full((s,), split.aggregate_entropy[blocks[0]], dtype=torch.float64), "aggregate"
+    parts = split.target(target)
+    exact = joint_categorical_entropy(parts)
+    if exact is not None:
+        return torch.full((s,), exact, dtype=torch.float64), "aggregate"
+    return -log_aggregate(parts, codes, config.chunk), "aggregate-mc"

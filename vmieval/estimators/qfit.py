@@ -2,8 +2,9 @@
 
 Q maximises the mean log Q(t | x_hat) over the fit pairs (Adam, shuffled minibatches). After each
 epoch the validation mean log Q is measured; the weights of the best epoch are kept, every epoch
-without an improvement halves the learning rate (a Gaussian Q's log-variance head makes plain Adam
-oscillate near the optimum), and training stops after `patience` such epochs in a row. Gradients
+without an improvement halves the learning rate (`ReduceLROnPlateau`: a Gaussian Q's log-variance
+head makes plain Adam oscillate near the optimum), and training stops after `patience` such epochs
+in a row. A Q whose best epoch is the last one allowed was still improving: its bound is flagged. Gradients
 are clipped to norm GRAD_CLIP so a rare pair with a tiny predicted variance cannot blow up a step.
 The held-out pairs that score the bound are never seen here, so the bound is not inflated by Q
 memorising its own training samples.
@@ -31,8 +32,8 @@ GRAD_CLIP = 10.0
 @dataclass(frozen=True)
 class QCurve:
     """Q's training history, one entry per epoch: mean training −log Q and validation mean log Q
-    (nats per pair). `best_epoch` (1-based) is the epoch whose weights were kept; the sample counts
-    let a benchmark turn wall time into FLOP/s."""
+    (nats per pair). `best_epoch` (1-based) is the epoch whose weights were kept, `max_epochs` the
+    cap; the sample counts let a benchmark turn wall time into FLOP/s."""
 
     train_nll: tuple[float, ...]
     val_log_q: tuple[float, ...]
@@ -41,6 +42,12 @@ class QCurve:
     seconds: float
     samples_trained: int
     samples_scored: int
+    max_epochs: int = 0
+
+    @property
+    def still_improving(self) -> bool:
+        """The best epoch was the last one allowed: Q might have improved further."""
+        return self.best_epoch == self.max_epochs
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -51,6 +58,8 @@ class QCurve:
             "seconds": self.seconds,
             "samples_trained": self.samples_trained,
             "samples_scored": self.samples_scored,
+            "max_epochs": self.max_epochs,
+            "still_improving": self.still_improving,
         }
 
 
@@ -89,6 +98,10 @@ def fit_q(
         torch.manual_seed(init_seed)
         q = QNetwork(tuple(fit.x_hat.shape[1:]), parts, config.q_arch, config.q_hidden).to(device)
     optimiser = torch.optim.Adam(q.parameters(), lr=config.lr)
+    # Halve the rate after every epoch without a gain of MIN_IMPROVEMENT (eps=0: never stop halving).
+    schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimiser, mode="max", factor=0.5, patience=0, threshold=MIN_IMPROVEMENT, threshold_mode="abs", eps=0.0
+    )
     codes = [c.to(device) for c in fit.codes]
     n = len(fit)
     train_nll: list[float] = []
@@ -122,8 +135,7 @@ def fit_q(
             waited += 1
             if waited >= config.patience:
                 break
-            for group in optimiser.param_groups:
-                group["lr"] *= 0.5
+        schedule.step(current)
     if best_state is not None:
         q.load_state_dict(best_state)
     q.eval()
@@ -135,5 +147,6 @@ def fit_q(
         seconds=time.perf_counter() - start,
         samples_trained=trained,
         samples_scored=scored,
+        max_epochs=config.max_epochs,
     )
     return q, curve

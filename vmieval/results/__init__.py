@@ -10,8 +10,8 @@ from vmieval.results.build import (
     write_outputs,
 )
 from vmieval.results.compare import Comparison, MetricRow, compare
-from vmieval.results.document import document, to_json
-from vmieval.results.hdf5 import write_mi_only, write_reports
+from vmieval.results.document import document, mi_document, to_json
+from vmieval.results.hdf5 import write_document, write_reports
 from vmieval.results.report import SCHEMA_VERSION, ModelMeta, Report, unique_names
 
 __all__ = [
@@ -25,10 +25,11 @@ __all__ = [
     "check_outputs",
     "compare",
     "document",
+    "mi_document",
     "report_mi_config",
     "to_json",
     "unique_names",
-    "write_mi_only",
+    "write_document",
     "WrittenReport",
     "write_outputs",
     "write_reports",

@@ -1,9 +1,11 @@
 """Build a model's `Report` from the analyses and estimators, and write its files.
 
-`build_report` runs every stage on one split: MI estimates (`vmieval.estimators.estimate_mi`,
-skippable), the ELBO and its KL terms, cluster scores, contingency and histograms, traversals and
-the stored training curves. Each stage gets its own generator seeded from (seed, stage), so a
-number does not change when another stage is switched off. A stage that does not apply to the
+`build_report` encodes the split once (`vmieval.encoded.encode_split`) and runs every stage on that
+encoding: MI estimates (`vmieval.estimators.estimate_mi`, skippable), the ELBO and its KL terms,
+cluster scores, contingency and histograms, traversals and the stored training curves. Only the
+stages that must decode (the ELBO's reconstruction, the Q bound's pairs, traversals) run the model
+again. Each stage gets its own generator seeded from (seed, stage), so a number does not change
+when another stage is switched off. A stage that does not apply to the
 model or the data (e.g. k-means with fewer images than classes) is recorded as a note in the
 report instead of aborting it; a model that cannot read the data fails before any work.
 
@@ -29,6 +31,7 @@ from vmieval.analysis.elbo import ElboConfig, elbo_analysis
 from vmieval.analysis.traversals import TraversalConfig, save_png, traversal_grids
 from vmieval.atomic import check_writable
 from vmieval.data import ImageData
+from vmieval.encoded import EncodedSplit, encode_split
 from vmieval.errors import OutputError, UsageError
 from vmieval.estimators.config import MIConfig
 from vmieval.estimators.mi import MIResult, estimate_mi
@@ -77,10 +80,15 @@ def build_report(
     config: ReportConfig = ReportConfig(),
     progress: Progress | None = None,
 ) -> Report:
-    """Every analysis of `model` on `data` (one split), as one `Report`."""
+    """Every analysis of `model` on `data` (one split, encoded once), as one `Report`.
+
+    A model that cannot read the data (wrong image shape) fails here, before any other work.
+    """
     if len(data) == 0:
         raise UsageError(f"the {data.name} {data.split} split holds no images")
-    model.encode(data.images[:1])  # a shape mismatch is the user's, and fatal: fail before the work
+    if progress is not None:
+        progress(f"{name}: encoding {len(data)} images")
+    split = encode_split(model, data)
     report = Report(ModelMeta.from_model(model, name, config.seed, data), settings=config.to_dict())
 
     def stage(key: str, label: str, run: Callable[[torch.Generator], Any]) -> Any:
@@ -93,26 +101,25 @@ def build_report(
             return None
 
     if config.mi is not None:
-        result = stage("mi", "MI estimates", lambda g: _estimate_mi(model, data, config.mi, g, name, progress))
+        result = stage("mi", "MI estimates", lambda g: _estimate_mi(model, split, config.mi, g, name, progress))
         if result is not None:
             report.estimates = list(result.estimates())
+            report.q = result.qbound
             if result.warnings:
                 report.notes["mi"] = "; ".join(result.warnings)
     else:
         report.notes["mi"] = "skipped: MI estimation switched off (--no-mi)"
-    report.elbo = stage("elbo", "ELBO and KL", lambda g: elbo_analysis(model, data, g, config.elbo))
-    report.cluster = stage("cluster", "cluster scores", lambda g: cluster_analysis(model, data, g, config.cluster))
-    report.categorical = stage(
-        "categorical", "contingency", lambda g: categorical_summary(model, data, g, config.categorical)
-    )
-    report.traversals = stage("traversals", "traversals", lambda g: traversal_grids(model, data, g, config.traversal))
+    report.elbo = stage("elbo", "ELBO and KL", lambda g: elbo_analysis(model, split, g, config.elbo))
+    report.cluster = stage("cluster", "cluster scores", lambda g: cluster_analysis(split, config.cluster))
+    report.categorical = stage("categorical", "contingency", lambda g: categorical_summary(split, config.categorical))
+    report.traversals = stage("traversals", "traversals", lambda g: traversal_grids(model, split, g, config.traversal))
     report.curves = training_curves(model)
     return report
 
 
 def _estimate_mi(
     model: FrozenVAE,
-    data: ImageData,
+    split: EncodedSplit,
     config: MIConfig,
     generator: torch.Generator,
     name: str,
@@ -122,8 +129,8 @@ def _estimate_mi(
         if progress is not None:
             progress(f"{name}: MI, {phase}" + (f" {done}/{total}" if total > 1 else ""))
 
-    config = dataclasses.replace(config, split=data.split)
-    return estimate_mi(model, data.images, data.labels, config, generator, relay)
+    config = dataclasses.replace(config, split=split.split)
+    return estimate_mi(model, split, config, generator, relay)
 
 
 def png_path(out_dir: Path, model: str, grid: str) -> Path:

@@ -2,7 +2,9 @@
 
 The metric rows are the summary a reader compares first (cluster accuracies, NMI/ARI, ELBO and
 its KL terms, every MI estimate); each is looked up the same way in every report, and a metric a
-model does not have (no categorical block, MI skipped) is NaN in its column, never zero.
+model does not have (no categorical block, MI skipped) is NaN in its column, never zero. An MI row
+is matched across models by its structured key (`mi:` + `Estimate.key`) and labelled with
+`Estimate.label`: both are rendered from the estimate's fields, nothing is parsed back from text.
 `difference[:, j]` is model j+1 minus the first model (with two models: B - A).
 """
 
@@ -89,55 +91,24 @@ def _kl(block: str) -> Getter:
     return get
 
 
-def _top_level_split(text: str) -> list[str]:
-    """Split on commas outside parentheses, so `N(0, 1)` stays one piece."""
-    pieces, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            pieces.append(text[start:i])
-            start = i + 1
-    return [*pieces, text[start:]]
-
-
-def _family(e: Estimate) -> tuple[str, str]:
-    """The estimator's family (text before the first comma/colon) and its H(c) choice, if any:
-    stable across models, unlike the full string (which may carry e.g. Q's accuracy)."""
-    pieces = [p.strip() for p in _top_level_split(e.estimator.replace(";", ","))]
-    head = pieces[0].split(":")[0]
-    if len(head) > 40:  # a formula or a sentence, not a name: keep its first words
-        head = " ".join(head.split()[:2])
-    entropy = next((p for p in pieces[1:] if p.startswith("H=")), "")
-    return head, entropy
-
-
-def estimate_key(e: Estimate) -> str:
-    head, entropy = _family(e)
-    return f"mi:{e.side}:{e.kind}:{e.quantity}:{e.target}:{head}:{entropy}:{'valid' if e.valid else 'invalid'}"
-
-
-def estimate_label(e: Estimate) -> str:
-    """A short row label: quantity, bound direction, estimator family and its H(c) choice (the
-    full estimator string stays in the `mi/` group)."""
-    kind = {"lower_bound": ">=", "upper_bound": "<=", "exact": "=", "estimate": "~"}.get(e.kind, e.kind)
-    head, entropy = _family(e)
-    label = f"{e.quantity} {kind} {head}" + (f", {entropy}" if entropy else "")
-    return label + ("" if e.valid else " (not a valid bound)")
-
-
 def _estimate(key: str) -> Getter:
     def get(r: Report) -> tuple[float, float, str] | None:
         for e in r.estimates:
-            if estimate_key(e) == key:
-                return e.value, e.stderr, e.note if not e.valid else ""
+            if metric_key(e) == key:
+                return e.value, e.stderr, e.note if not e.valid or e.flags else ""
         return None
 
     return get
 
 
+def metric_key(e: Estimate) -> str:
+    """The comparison's key of an MI row: stable across models (no values in it)."""
+    return f"mi:{e.key}"
+
+
 def _has_kl_bound(r: Report, block: str) -> bool:
     """Whether the estimators already report E_x KL(q(block|x) || p) as an upper bound on I_q."""
-    return any(e.side == "encoder" and e.kind == "upper_bound" and e.target == block for e in r.estimates)
+    return any(e.family == "kl" and e.side == "encoder" and e.target == block for e in r.estimates)
 
 
 def metric_rows(reports: list[Report]) -> list[MetricRow]:
@@ -162,7 +133,7 @@ def metric_rows(reports: list[Report]) -> list[MetricRow]:
     seen: dict[str, str] = {}
     for r in reports:
         for e in r.estimates:
-            seen.setdefault(estimate_key(e), estimate_label(e))
+            seen.setdefault(metric_key(e), e.label)
     for key, label in seen.items():
         specs.append((key, label, "nats", _estimate(key)))
     specs.append(("elbo", "ELBO", "nats/image", _elbo("elbo")))

@@ -1,9 +1,11 @@
 """The whole results document: root attributes, one group per model, and a comparison group.
 
 `document(reports)` builds the tree that `vmieval.results.hdf5` writes and `to_json` prints, so
-the HDF5 file and `--json` have the same keys by construction. JSON differences, all forced by the
-format: NaN and infinities become null, numpy arrays become (nested) lists, and a traversal image
-becomes `{"attrs": {...}, "shape": [H, W, 3], "png": path}` instead of its pixels.
+the HDF5 file and `--json` have the same keys by construction; `mi_document` is the same tree for
+one model's MI rows alone (`vmieval mi-bound`), so its `--json` and `--out` use the report's keys.
+JSON differences, all forced by the format: NaN and infinities become null, numpy arrays become
+(nested) lists, and a traversal image becomes `{"attrs": {...}, "shape": [H, W, 3], "png": path}`
+instead of its pixels.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import numpy as np
 import torch
 
 from vmieval.errors import UsageError
+from vmieval.estimators.mi import MIResult
 from vmieval.results.compare import compare
-from vmieval.results.report import SCHEMA_VERSION, GridLeaf, Report
+from vmieval.results.report import SCHEMA_VERSION, GridLeaf, ModelMeta, Report, mi_tree
 
 
 def root_attrs(argv: list[str] | None = None) -> dict[str, Any]:
@@ -46,6 +49,13 @@ def document(reports: list[Report], argv: list[str] | None = None) -> dict[str, 
     if len(reports) > 1:
         tree["comparison"] = compare(reports).tree()
     return tree
+
+
+def mi_document(result: MIResult, meta: ModelMeta, argv: list[str] | None = None) -> dict[str, Any]:
+    """The tree of one model holding only its `mi/` group (the estimator's warnings in `mi/@note`)."""
+    attrs = meta.attrs() | {"settings": json.dumps({"mi": result.config.to_dict()}, sort_keys=True)}
+    mi = mi_tree(result.estimates(), "; ".join(result.warnings), result.qbound)
+    return {"attrs": root_attrs(argv) | {"models": [meta.name]}, meta.name: {"attrs": attrs, "mi": mi}}
 
 
 def jsonable(node: Any) -> Any:

@@ -18,9 +18,8 @@ import h5py
 import numpy as np
 
 from vmieval.atomic import atomic_write
-from vmieval.estimators.estimate import Estimate
-from vmieval.results.document import document, root_attrs
-from vmieval.results.report import GridLeaf, ModelMeta, Report, mi_tree
+from vmieval.results.document import document
+from vmieval.results.report import GridLeaf, Report
 
 STRING = h5py.string_dtype(encoding="utf-8")
 
@@ -85,27 +84,3 @@ def write_document(path: str | Path, tree: Mapping[str, Any], force: bool = Fals
 def write_reports(path: str | Path, reports: list[Report], argv: list[str] | None = None, force: bool = False) -> Path:
     """The report file of one or several models (with a comparison group for several)."""
     return write_document(path, document(reports, argv), force=force)
-
-
-def write_mi_only(
-    path: str | Path,
-    model_name: str,
-    estimates: list[Estimate],
-    meta: ModelMeta | Mapping[str, Any],
-    force: bool = False,
-    argv: list[str] | None = None,
-    note: str = "",
-) -> Path:
-    """A file holding only one model's `mi/` group (for `vmieval mi-bound`), same schema otherwise.
-
-    `meta` is a `ModelMeta` (see `ModelMeta.from_model`) or a mapping of the model group's
-    attributes (checkpoint, sha256, spec, seed, dataset, split, ...); `note` goes to `mi/@note`
-    (e.g. the estimator's warnings).
-    """
-    attrs = meta.attrs() if isinstance(meta, ModelMeta) else dict(meta)
-    attrs["name"] = model_name
-    tree = {
-        "attrs": root_attrs(argv) | {"models": [model_name]},
-        model_name: {"attrs": attrs, "mi": mi_tree(estimates, note)},
-    }
-    return write_document(path, tree, force=force)

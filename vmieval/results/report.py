@@ -24,10 +24,14 @@ from vmieval.analysis.elbo import ElboResult
 from vmieval.analysis.traversals import Grid, Traversals
 from vmieval.data import ImageData
 from vmieval.estimators.estimate import Estimate
+from vmieval.estimators.qbound import QBoundResult
 from vmieval.frozen import FrozenVAE
 
-SCHEMA_VERSION = 1
-MI_COLUMNS = ("quantity", "target", "side", "kind", "estimator", "value", "stderr", "n", "split", "valid", "note")
+SCHEMA_VERSION = 2
+MI_COLUMNS = (
+    "key", "quantity", "estimand", "target", "side", "kind", "family", "entropy", "params", "label", "estimator",
+    "value", "stderr", "n", "split", "valid", "note", "flags",
+)  # fmt: skip
 RESERVED_NAMES = ("attrs", "comparison")
 
 
@@ -99,6 +103,7 @@ class Report:
 
     meta: ModelMeta
     estimates: list[Estimate] = field(default_factory=list)
+    q: QBoundResult | None = None
     elbo: ElboResult | None = None
     cluster: ClusterResult | None = None
     categorical: CategoricalSummary | None = None
@@ -117,7 +122,7 @@ class Report:
         attrs = self.meta.attrs() | {"settings": json.dumps(self.settings, sort_keys=True, default=str)}
         return {
             "attrs": attrs,
-            "mi": mi_tree(self.estimates, self.notes.get("mi", "")),
+            "mi": mi_tree(self.estimates, self.notes.get("mi", ""), self.q),
             "elbo": self._elbo_tree(),
             "kl": self._kl_tree(),
             "cluster": self._cluster_tree(),
@@ -184,7 +189,7 @@ class Report:
             "mapping_hungarian": c.mapping_hungarian,
             "mapping_majority": c.mapping_majority,
         }
-        if cat is not None:
+        if cat is not None and cat.contingency is not None:
             out["contingency"] = cat.contingency.counts
             out["contingency_labels"] = cat.contingency.labels
         return out
@@ -216,8 +221,9 @@ class Report:
         return {"attrs": {**c.meta, "available": True, "n_epochs": c.n_epochs}, **columns}
 
 
-def mi_tree(estimates: list[Estimate], note: str = "") -> dict[str, Any]:
-    """The `mi/` group: one column dataset per `Estimate` field, one row per estimate."""
+def mi_tree(estimates: list[Estimate], note: str = "", q: QBoundResult | None = None) -> dict[str, Any]:
+    """The `mi/` group: one column dataset per `Estimate.to_dict` field, one row per estimate, and
+    `q/` (how the post-hoc Q was fitted) when there is a decoder-side bound."""
     rows = [e.to_dict() for e in estimates]
     out: dict[str, Any] = {"attrs": {"rows": len(rows), "unit": "nats", "note": note}}
     for col in MI_COLUMNS:
@@ -230,7 +236,23 @@ def mi_tree(estimates: list[Estimate], note: str = "") -> dict[str, Any]:
             out[col] = np.array(values, dtype=bool)
         else:
             out[col] = [str(v) for v in values]
+    if q is not None:
+        out["q"] = q_tree(q)
     return out
+
+
+def q_tree(q: QBoundResult) -> dict[str, Any]:
+    """The `mi/q/` group: Q's settings and pair counts (attrs) and its per-epoch curve."""
+    curve = q.curve
+    attrs = {k: v for k, v in q.to_dict().items() if k not in ("curve", "accuracy")}
+    attrs["accuracy"] = json.dumps(q.accuracy, sort_keys=True)
+    for name in ("best_epoch", "max_epochs", "stopped_early", "seconds"):
+        attrs[name] = getattr(curve, name)
+    return {
+        "attrs": attrs,
+        "train_nll": np.array(curve.train_nll, dtype=np.float64),
+        "val_log_q": np.array(curve.val_log_q, dtype=np.float64),
+    }
 
 
 def unique_names(stems: list[str]) -> list[str]:
