@@ -99,12 +99,18 @@ def shape_masks(shape: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Inside-test in the sprite's own frame: `u`, `v` [B, H, W] in units of the sprite's
     half-size (y up), `shape` [B] classes: bool [B, H, W]. Every shape fits in the unit disc, so
     a sprite never leaves the frame whatever its rotation."""
-    square = np.maximum(np.abs(u), np.abs(v)) <= 0.7
-    ellipse = u**2 + (v / 0.55) ** 2 <= 1.0
-    # the heart curve (x² + y² − 1)³ ≤ x²y³ lies in the disc of radius 1.25 around (0, 0.25)
-    hu, hv = 1.25 * u, 1.25 * v + 0.25
-    heart = (hu**2 + hv**2 - 1.0) ** 3 <= hu**2 * hv**3
-    return np.choose(shape[:, None, None], [square, ellipse, heart])
+    mask = np.zeros(u.shape, dtype=bool)
+    for kind in np.unique(shape):  # each image is tested against its own shape only
+        i = shape == kind
+        a, b = u[i], v[i]
+        if kind == 0:
+            mask[i] = np.maximum(np.abs(a), np.abs(b)) <= 0.7
+        elif kind == 1:
+            mask[i] = a**2 + (b / 0.55) ** 2 <= 1.0
+        else:  # the heart curve (x² + y² − 1)³ ≤ x²y³ lies in the disc of radius 1.25 around (0, 0.25)
+            hu, hv = 1.25 * a, 1.25 * b + 0.25
+            mask[i] = (hu**2 + hv**2 - 1.0) ** 3 <= hu**2 * hv**3
+    return mask
 
 
 def render(classes: np.ndarray, config: SpriteConfig = SpriteConfig()) -> np.ndarray:
