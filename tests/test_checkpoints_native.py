@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from shared_paths import FIXTURE_MODELS
 
 import vmieval
 from vmieval.architectures import build_architecture
 from vmieval.checkpoints import describe_checkpoint, save_native
+from vmieval.checkpoints.validate import state_digest
 from vmieval.errors import CheckpointError, DataError, OutputError
 from vmieval.spec import ModelSpec, categorical, gaussian
 
@@ -127,4 +129,78 @@ def test_config_of_the_wrong_type_is_a_checkpoint_error(tiny_native: Path, confi
 
     _rewrite(tiny_native, retype)
     with pytest.raises(CheckpointError, match="wrong type"):
+        vmieval.load(tiny_native)
+
+
+# -- the tensors' hash: written at save, checked at load, optional for older files ------------------
+
+
+def test_saved_files_carry_a_hash_of_their_tensors(tiny_native: Path) -> None:
+    payload = torch.load(tiny_native, weights_only=True)
+    assert json.loads(payload["metadata"])["tensors_sha256"] == state_digest(payload["state_dict"])
+    assert state_digest(payload["state_dict"]) != state_digest({**payload["state_dict"], "extra": torch.zeros(1)})
+
+
+def test_a_changed_tensor_is_corruption(tiny_native: Path) -> None:
+    def nudge(p: dict) -> None:
+        first = next(iter(p["state_dict"]))
+        p["state_dict"][first] = p["state_dict"][first].clone()
+        p["state_dict"][first].view(-1)[0] += 1e-3
+
+    _rewrite(tiny_native, nudge)
+    with pytest.raises(CheckpointError, match="do not match the hash stored at save time"):
+        vmieval.load(tiny_native)
+
+
+def test_files_without_a_hash_load_as_before(tiny_native: Path) -> None:
+    """Checkpoints written before the hash existed (the committed fixtures among them) still load."""
+    before = vmieval.load(tiny_native)
+
+    def drop(p: dict) -> None:
+        meta = json.loads(p["metadata"])
+        del meta["tensors_sha256"]
+        p["metadata"] = json.dumps(meta)
+
+    _rewrite(tiny_native, drop)
+    after = vmieval.load(tiny_native)
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.equal(before.encode_params(x), after.encode_params(x))
+
+
+def test_committed_fixtures_predate_the_hash_and_load() -> None:
+    for path in FIXTURE_MODELS.glob("*.pt"):
+        meta = json.loads(torch.load(path, weights_only=True)["metadata"])
+        assert "tensors_sha256" not in meta
+        assert vmieval.load(path).spec.blocks
+
+
+# -- strict parsing --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("size", 16.7), ("size", "16"), ("size", True), ("size", 10.0), ("name", 3), ("kind", None)],
+)
+def test_spec_blocks_are_parsed_strictly(joint_spec: ModelSpec, field: str, value: object) -> None:
+    d = joint_spec.to_dict()
+    d["blocks"][0][field] = value
+    with pytest.raises(CheckpointError, match="integer size"):
+        ModelSpec.from_dict(d)
+
+
+@pytest.mark.parametrize("version", [-5, 0, "1", 1.0, True, None])
+def test_schema_version_must_be_a_positive_integer(tiny_native: Path, version: object) -> None:
+    def set_version(p: dict) -> None:
+        meta = json.loads(p["metadata"])
+        meta["schema_version"] = version
+        p["metadata"] = json.dumps(meta)
+
+    _rewrite(tiny_native, set_version)
+    with pytest.raises(CheckpointError, match="positive integer"):
+        vmieval.load(tiny_native)
+
+
+def test_weights_of_another_dtype_are_refused_not_cast(tiny_native: Path) -> None:
+    _rewrite(tiny_native, lambda p: p["state_dict"].update({k: v.double() for k, v in p["state_dict"].items()}))
+    with pytest.raises(CheckpointError, match="float64 but the 'mlp' architecture declares float32"):
         vmieval.load(tiny_native)
