@@ -32,11 +32,10 @@ from vmieval.trainers.loop import Callback, TrainEvent, TrainResult, build_model
 from vmieval.trainers.objectives import entropy_note, forward
 from vmieval.trainers.paper_objective import q_batch, q_step_loss, vae_terms
 from vmieval.trainers.presets import TrainConfig
-from vmieval.trainers.resume import load_sidecar, save_sidecar, sidecar_path
+from vmieval.trainers.resume import load_resume, save_run, sidecar_path
 
 from vmieval.analysis.cluster import hungarian_accuracy, majority_accuracy
 from vmieval.atomic import check_writable
-from vmieval.checkpoints import read_payload, save_native
 from vmieval.checkpoints.native import parse_metadata
 from vmieval.data import fit_to_spec, load_images
 from vmieval.errors import CheckpointError, UsageError
@@ -223,16 +222,15 @@ class PaperRun:
             "epochs_done": self.iteration * cfg.batch_size // n_train,
             "history": self.history,
         }
-        save_native(path, self.module, cfg.architecture, cfg.arch_config, self.spec, training, force=True)
         optimisers = {"vae": self.opt_vae.state_dict(), "q": self.opt_q.state_dict()}
-        save_sidecar(
-            sidecar_path(path), cfg.to_dict(), self.iteration, self.q.state_dict(), optimisers, self.generators
-        )
+        # One resumable unit whatever moment a kill comes at: the sidecar (holding the checkpoint) first.
+        save_run(path, self.module, cfg.architecture, cfg.arch_config, self.spec, training, cfg.to_dict(),
+                 self.iteration, self.q.state_dict(), optimisers, self.generators)  # fmt: skip
 
 
 def _resume(config: TrainConfig, path: Path, run: PaperRun) -> None:
     """Continue `run` from `path` and its sidecar, refusing a checkpoint trained with other settings."""
-    payload = read_payload(path)
+    payload, side = load_resume(path)  # the last complete save; repairs a checkpoint a kill left behind
     training = parse_metadata(payload, str(path)).get("training") or {}
     try:
         saved = TrainConfig.from_dict(training["config"])
@@ -245,7 +243,6 @@ def _resume(config: TrainConfig, path: Path, run: PaperRun) -> None:
     if saved.replace(**free) != config:
         differ = sorted(k for k, v in config.to_dict().items() if saved.to_dict().get(k) != v and k not in free)
         raise UsageError(f"{path} was trained with different settings ({', '.join(differ)}); resume with the same")
-    side = load_sidecar(sidecar_path(path))
     if side["epochs_done"] != done:
         raise CheckpointError(f"{path}: checkpoint and resume state disagree on the iterations done")
     run.restore(payload, side, training)
@@ -282,7 +279,7 @@ def train_paper(
     early, so a signal handler can end a long run cleanly; `resume` continues it later.
     """
     path = Path(path)
-    resuming = resume and path.exists()
+    resuming = resume and (path.exists() or sidecar_path(path).exists())
     check_writable(path, force=force or resuming)
     device = resolve_device(config.device)
     run = PaperRun(config, device)
