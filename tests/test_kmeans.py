@@ -71,3 +71,19 @@ def test_refusals_are_usage_errors() -> None:
         kmeans_accuracy(np.zeros((2, 1)), np.array([0, 1]), "test", KMeansConfig(n_clusters=3))
     with pytest.raises(UsageError, match="labels"):
         kmeans_accuracy(np.zeros((3, 1)), np.array([0, 1]), "test")
+
+
+def test_a_real_encoded_split_of_a_gaussian_only_model() -> None:
+    from vmieval.data.dataset import ImageData
+    from vmieval.encoded import encode_split
+    from vmieval.frozen import CheckpointInfo, FrozenVAE
+    from vmieval.spec import ModelSpec, gaussian
+
+    features, labels = blobs(3, 40, spread=0.3, seed=4)
+    images = torch.from_numpy(features).float().view(-1, 1, 2, 2)  # the "image" is the code itself
+    spec = ModelSpec((1, 2, 2), (gaussian("z", 4),), value_range=(-1e3, 1e3))
+    model = FrozenVAE(spec, lambda x: torch.cat([x.flatten(1), torch.zeros(len(x), 4)], 1),
+                      lambda z: torch.zeros(len(z), 1, 2, 2), CheckpointInfo("t", "t", "", "callables"))  # fmt: skip
+    data = ImageData(images, torch.from_numpy(labels), "blobs", "test", "memory")
+    result = kmeans_cluster_analysis(encode_split(model, data))
+    assert result.accuracy_hungarian == 1.0 and result.method == KMEANS and result.split == "test"
