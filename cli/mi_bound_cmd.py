@@ -1,8 +1,8 @@
 """`vmieval mi-bound CKPT`: how much a checkpoint's latent target says about its images, as bounds.
 
 Thin: parse, load the checkpoint and the data, call `vmieval.estimators.estimate_mi`, render.
-Rows go to stdout (a rich table, or JSON with `--json`); progress and warnings go to stderr, so
-`--json` output stays machine-readable. `--out` saves the rows with `vmieval.results.write_mi_only`.
+Rows go to stdout (a table in any `--format`, or the JSON document with `--json`); progress, warnings
+and "wrote ..." go to stderr, so `--json` output stays machine-readable. `--out` saves the document as HDF5.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
-from rich.text import Text
-from vmieval.cli.console import progress, stderr, stdout
+from vmieval.cli import output
 from vmieval.cli.data_options import data_options, load_for_models
 from vmieval.cli.option_types import SEED
-from vmieval.cli.options import checkpoint_format_option, threads_option
+from vmieval.cli.options import checkpoint_format_option, common_options
+from vmieval.cli.progress import phase_callback, progress
 
 from vmieval.atomic import check_writable
 from vmieval.estimators.config import MIConfig
@@ -26,32 +25,26 @@ from vmieval.estimators.config import MIConfig
 if TYPE_CHECKING:  # torch-importing modules are imported where used, so --help stays instant
     from vmieval.estimators import MIResult
 
-TABLE_WIDTH = 160
-
 
 def _fmt(value: float) -> str:
     return "—" if not math.isfinite(value) else f"{value:.4f}"
 
 
-def rows_table(result: MIResult, title: str) -> Table:
+def rows_table(result: MIResult, title: str) -> output.Table:
     """estimand | side | kind | estimate ± stderr | estimator | n | split; invalid rows marked †,
-    rows with a note (a flag such as a Q still improving at its cap) marked *."""
-    table = Table(title=title, title_justify="left")
-    for name, justify in (("quantity", "left"), ("side", "left"), ("kind", "left"), ("estimate (nats)", "right")):
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    table.add_column("estimator", min_width=24)
-    table.add_column("n", justify="right", no_wrap=True)
-    table.add_column("split", no_wrap=True)
+    rows with a note (a flag such as a Q still improving at its cap) marked *; the notes as footnotes."""
+    columns = [output.Column("quantity"), output.Column("side"), output.Column("kind")]
+    columns += [output.Column("estimate (nats)", "right"), output.Column("estimator")]
+    columns += [output.Column("n", "right"), output.Column("split")]
+    rows: list[list[output.Cell]] = []
     for e in result.estimates():
-        cell = Text(_fmt(e.value))
-        cell.append(f" ± {_fmt(e.stderr)}", style="dim")
+        cell = output.Styled(((_fmt(e.value), ""), (f" ± {_fmt(e.stderr)}", "dim")))
         kind = e.kind.replace("_", " ") + ("" if e.valid else " †") + (" *" if e.flags else "")
-        style = "dim" if not e.valid else ""
-        table.add_row(e.estimand, e.side, kind, cell, e.estimator, str(e.n), e.split, style=style)
+        rows.append([e.estimand, e.side, kind, cell, e.estimator, str(e.n), e.split])
+    styles = ["dim" if not e.valid else "" for e in result.estimates()]
     notes = sorted({e.note for e in result.estimates() if e.note})
-    if notes:
-        table.caption = "; ".join(("† " if "not a valid" in n else "* ") + n for n in notes)
-    return table
+    footnotes = [("† " if "not a valid" in n else "* ") + n for n in notes]
+    return output.Table(title, columns, rows, footnotes, row_styles=styles)
 
 
 @click.command("mi-bound")
@@ -69,9 +62,8 @@ def rows_table(result: MIResult, title: str) -> Table:
 @checkpoint_format_option
 @click.option("--trust", is_flag=True, help="Allow running the programs of an exported archive.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the rows to this HDF5 file.")
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON on stdout.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
-@threads_option
+@common_options
 def mi_bound_command(
     checkpoint: str,
     target: str | None,
@@ -90,7 +82,6 @@ def mi_bound_command(
     fmt: str,
     trust: bool,
     out: str | None,
-    as_json: bool,
     force: bool,
 ) -> None:
     """Lower bounds on I(target; decoded image) and the encoder's I_q(x; target) for CHECKPOINT."""
@@ -107,27 +98,15 @@ def mi_bound_command(
     model = load_checkpoint(checkpoint, format=fmt, trust=trust)
     data = load_for_models([model], dataset, data_dir, download, split, image_size, limit)
     with progress() as bar:
-        tasks: dict[str, int] = {}
-
-        def report(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total, status="")
-            bar.update(tasks[phase], completed=done, total=total)
-
+        report = phase_callback(bar)  # one step per phase; every step ends finished
         report("encode", 0, 1)
         result = estimate_mi(model, encode_split(model, data), config, progress=report)
-        for task in tasks.values():
-            bar.update(task, completed=bar.tasks[task].total)
     for warning in result.warnings:
-        stderr.print(f"[yellow]warning:[/] {warning}")
+        output.warn(warning)
     name = unique_names([Path(checkpoint).stem])[0]
     tree = mi_document(result, ModelMeta.from_model(model, name, seed, data), argv=sys.argv)
     if out is not None:
         write_document(out, tree, force=force)
-        stderr.print(f"wrote {out}")
-    if as_json:
-        click.echo(to_json(tree))
-        return
+        output.wrote(out)
     title = f"{name}: {data.name} {data.split} (N={len(data)}), target {result.target}, {codes} codes"
-    # A pipe or file gets the full-width table; a terminal gets its own width.
-    stdout.print(rows_table(result, title), width=None if stdout.is_terminal else TABLE_WIDTH)
+    output.emit([rows_table(result, title)], document=to_json(tree))

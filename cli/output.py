@@ -211,10 +211,15 @@ def console(stderr: bool = False) -> Console:
 
 def emit(blocks: Sequence[Block], document: Any = None) -> None:
     """Print `blocks` on stdout in the chosen format; `--format json` prints `document` when given
-    (the command's own JSON, e.g. the report's), else the tables as records."""
+    (the command's own JSON, e.g. the report's; a string is printed as it is), else the tables as records."""
     fmt = settings().format
     if fmt == "json":
-        click.echo(json.dumps(document, indent=2, default=str) if document is not None else to_json_tables(blocks))
+        if isinstance(document, str):
+            click.echo(document)
+        elif document is not None:
+            click.echo(json.dumps(document, indent=2, default=str))
+        else:
+            click.echo(to_json_tables(blocks))
     elif fmt == "md":
         click.echo(to_markdown(blocks), nl=False)
     elif fmt == "csv":

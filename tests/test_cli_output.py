@@ -146,3 +146,29 @@ def test_train_writes_tables_on_stdout_and_wrote_lines_on_stderr(tmp_path: Path)
     assert quiet.exit_code == 0 and quiet.stderr == ""
     elbo = dict(row[:2] for row in csv_rows(quiet.stdout)[1:])["ELBO"]
     assert math.isfinite(float(elbo))
+
+
+def test_mi_bound_into_a_file_keeps_every_cell_and_footnote() -> None:
+    """`vmieval mi-bound m.pt > out.txt`: each row's cells (as CSV gives them) whole on one line."""
+    args = ["mi-bound", str(FIXTURE_MODELS / "sample-joint-elbo.pt"), "--dataset", "mnist-sample"]
+    args += ["--limit", "100", "--samples", "200", "--max-epochs", "1"]
+    table, as_csv = (CliRunner().invoke(cli, [*args, "--format", f]) for f in ("table", "csv"))
+    assert table.exit_code == 0 and as_csv.exit_code == 0, table.output + as_csv.output
+    header, *rows = csv_rows(as_csv.stdout)
+    assert header == ["quantity", "side", "kind", "estimate (nats)", "estimator", "n", "split"]
+    lines = table.stdout.splitlines()
+    for row in rows:
+        assert len([line for line in lines if all(cell in line for cell in row)]) == 1, row
+    footnotes = [line[2:] for line in as_csv.stdout.splitlines()[1:] if line.startswith("# ")]
+    assert footnotes and all(note in lines for note in footnotes)  # "† ..." lines, whole
+    assert "…" not in table.stdout
+
+
+def test_report_json_alone_writes_nothing_and_runs_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["report", str(FIXTURE_MODELS / "sample-joint-mi.pt"), "--dataset", "mnist-sample", "--limit", "100"]
+    for _ in range(2):
+        result = CliRunner().invoke(cli, [*args, "--no-mi", "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["sample-joint-mi"]["attrs"]["dataset"] == "mnist-sample"
+    assert list(tmp_path.iterdir()) == []
