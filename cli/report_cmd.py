@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 import click
-from vmieval.cli.console import progress, stderr, stdout
+from vmieval.cli import output
 from vmieval.cli.data_options import data_options, load_for_models
 from vmieval.cli.option_types import SEED
-from vmieval.cli.options import checkpoint_format_option, threads_option
+from vmieval.cli.options import checkpoint_format_option, common_options
+from vmieval.cli.progress import progress
 
 from vmieval.errors import UsageError
 from vmieval.outputs import check_report_folder
@@ -37,8 +38,12 @@ def _default_out(names: list[str]) -> Path:
 @click.command("report")
 @click.argument("checkpoints", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--compare", "compare_mode", is_flag=True, help="Compare two or more checkpoints side by side.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: reports/<name>/).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout (same keys as report.h5).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Output folder (default: reports/<name>/; with --json and no --out nothing is written).",
+)
 @data_options
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every random draw (stored).")
 @checkpoint_format_option
@@ -53,12 +58,11 @@ def _default_out(names: list[str]) -> Path:
     metavar="A,B",
     help="The two Gaussian dims of the grid traversal (paper Fig 2). Default: the two highest-KL dims.",
 )
-@threads_option
+@common_options
 def report_command(
     checkpoints: tuple[str, ...],
     compare_mode: bool,
     out_dir: str | None,
-    as_json: bool,
     dataset: str | None,
     data_dir: str | None,
     download: bool,
@@ -83,6 +87,7 @@ def report_command(
         build_report,
         check_outputs,
         compare,
+        document,
         report_mi_config,
         to_json,
         unique_names,
@@ -96,8 +101,11 @@ def report_command(
     if not compare_mode and len(checkpoints) > 1:
         raise UsageError(f"got {len(checkpoints)} checkpoints; pass --compare to compare them")
     names = unique_names([Path(c).stem for c in checkpoints])
-    check_report_folder(Path(out_dir) if out_dir else _default_out(names), names, force)  # before any work
-    out = check_outputs(Path(out_dir) if out_dir else _default_out(names), names, force)
+    writes = out_dir is not None or not output.wants_json()  # --json alone prints the document, writes nothing
+    out = Path(out_dir) if out_dir else _default_out(names)
+    if writes:
+        check_report_folder(out, names, force)  # before any work
+        out = check_outputs(out, names, force)
 
     models = [load_checkpoint(c, format=fmt, trust=trust) for c in checkpoints]
     data = load_for_models(models, dataset, data_dir, download, split, image_size, limit)
@@ -119,9 +127,9 @@ def report_command(
             reports.append(build_report(model, data, name, config, progress=show))
             bar.advance(task)
         bar.update(task, description="writing")
-    written = write_outputs(reports, out, argv=sys.argv, force=force)
-    if as_json:
-        click.echo(to_json(written.document))
+    if not writes:
+        output.emit([], document=to_json(document(reports, sys.argv)))
         return
-    stdout.print(report_view(compare(reports), reports, written.folder, written.h5))
-    stderr.print(f"wrote {written.h5} and {len(written.pngs)} PNGs")
+    written = write_outputs(reports, out, argv=sys.argv, force=force)
+    output.emit(report_view(compare(reports), reports), document=to_json(written.document))
+    output.wrote(written.h5, f"{len(written.pngs)} PNGs beside it")
