@@ -36,8 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibration_cases import DecoderCase, EncoderCase, decoder_cases, encoder_cases  # noqa: E402
 
 from vmieval.atomic import atomic_write  # noqa: E402
-from vmieval.estimators import MIConfig, encoder_mi, q_bound  # noqa: E402
-from vmieval.estimators.aggregate import target_posterior  # noqa: E402
+from vmieval.data import ImageData  # noqa: E402
+from vmieval.encoded import encode_split  # noqa: E402
+from vmieval.estimators import Estimate, MIConfig, encoder_mi, q_bound  # noqa: E402
 from vmieval.estimators.crossfit import crossfit_q_bound  # noqa: E402
 from vmieval.estimators.intervals import Z95  # noqa: E402
 from vmieval.spec import parse_target  # noqa: E402
@@ -82,38 +83,33 @@ def summarise(values: list[float], stderrs: list[float], truth: float, own_estim
     }
 
 
-def family(estimator: str) -> str:
-    """Family and its H choice, e.g. 'barber-agakov, H=exact...' -> 'barber-agakov (cross-fit)'."""
-    head = estimator.split(",")[0].split(":")[0].strip()
-    if "paper" in estimator:
-        head += " (paper H)"
-    return head + (" (cross-fit)" if "cross-fit" in estimator else "")
+def family(e: Estimate) -> str:
+    """A stable name for a decoder-side row's estimator, e.g. 'barber-agakov (cross-fit)'."""
+    name = e.family + (" (paper H)" if e.entropy == "paper" else "")
+    return name + (" (cross-fit)" if "folds" in e.params else "")
 
 
-ENCODER_FAMILIES = {"exact": "exact I_q (delta-method stderr)", "plug-in": "plug-in label MI I_q(y; c)",
-                    "Monte Carlo": "Monte Carlo I_q (full-dataset mixture)"}  # fmt: skip
-
-
-def encoder_family(kind: str, estimator: str) -> str:
-    """A stable group name for an encoder-side row."""
-    if kind == "upper_bound":
-        return "KL upper bound E_x KL(q || p)"
-    return next((name for prefix, name in ENCODER_FAMILIES.items() if estimator.startswith(prefix)), estimator)
+ENCODER_FAMILIES = {
+    "exact": "exact I_q (delta-method stderr)",
+    "kl": "KL upper bound E_x KL(q || p)",
+    "plug-in": "plug-in label MI I_q(y; c)",
+    "monte-carlo": "Monte Carlo I_q (full-dataset mixture)",
+}
 
 
 def run_decoder(case: DecoderCase, seeds: int) -> dict[str, dict[str, list[float]]]:
     model, target = case.model, parse_target(case.target, case.model.spec)
     config = MIConfig(target=case.target, codes=case.codes, samples=case.samples, **Q_SETTINGS)  # type: ignore[arg-type]
-    posterior = model.encode_all(case.images) if case.images is not None else None
+    split = None if case.images is None else encode_split(model, ImageData(case.images, None, "cal", "test", ""))
     runs: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"value": [], "stderr": []})
     for seed in range(seeds):
-        crossfit = crossfit_q_bound(model, target, config, torch.Generator().manual_seed(seed), posterior)
-        single = q_bound(model, target, config, torch.Generator().manual_seed(10_000 + seed), posterior)
+        crossfit = crossfit_q_bound(model, target, config, torch.Generator().manual_seed(seed), split)
+        single = q_bound(model, target, config, torch.Generator().manual_seed(10_000 + seed), split)
         for result in (crossfit, single):
             for e in result.estimates():
                 if e.valid:
-                    runs[family(e.estimator)]["value"].append(e.value)
-                    runs[family(e.estimator)]["stderr"].append(e.stderr)
+                    runs[family(e)]["value"].append(e.value)
+                    runs[family(e)]["stderr"].append(e.stderr)
     return runs
 
 
@@ -123,12 +119,12 @@ def run_encoder(case: EncoderCase, seeds: int) -> dict[str, dict[str, Any]]:
     for seed in range(seeds):
         g = torch.Generator().manual_seed(seed)
         images, labels = case.draw(case.n, g)
-        parts = target_posterior(case.model.spec, case.model.encode_all(images), target)
-        for e in encoder_mi(parts, target, labels, g).estimates():
-            key = (e.quantity, e.kind)
+        split = encode_split(case.model, ImageData(images, labels, "cal", "test", ""))
+        for e in encoder_mi(split, target, g).estimates():
+            key = (e.estimand, e.kind)
             if key in case.truth:
-                group = encoder_family(e.kind, e.estimator)
-                name = f"{e.quantity}: {group}"
+                group = ENCODER_FAMILIES[e.family]
+                name = f"{e.estimand}: {group}"
                 runs[name]["truth"], runs[name]["group"] = case.truth[key], group
                 runs[name]["value"].append(e.value)
                 runs[name]["stderr"].append(e.stderr)

@@ -14,6 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vmieval.data import ImageData
+from vmieval.encoded import encode_split
 from vmieval.estimators import Estimate, MIConfig
 from vmieval.estimators.crossfit import assign_folds, crossfit_q_bound
 from vmieval.estimators.intervals import Interval, difference_interval, fold_interval, quantile
@@ -53,9 +55,9 @@ def test_fold_interval_uses_the_larger_error_and_its_degrees_of_freedom() -> Non
 
 
 def test_difference_interval_marks_noise() -> None:
-    a = Estimate("I(c; x_hat)", "c", "decoder", "lower_bound", "ba", 2.00, 0.01, 100, "test")
-    near = Estimate("I(c; x_hat)", "c", "decoder", "lower_bound", "ba", 2.02, 0.01, 100, "test")
-    far = Estimate("I(c; x_hat)", "c", "decoder", "lower_bound", "ba", 2.10, 0.01, 100, "test")
+    a = Estimate("I(t;x_hat)", "c", "decoder", "lower_bound", "barber-agakov", 2.00, 0.01, 100, "test")
+    near = Estimate("I(t;x_hat)", "c", "decoder", "lower_bound", "barber-agakov", 2.02, 0.01, 100, "test")
+    far = Estimate("I(t;x_hat)", "c", "decoder", "lower_bound", "barber-agakov", 2.10, 0.01, 100, "test")
     d = difference_interval(a, near)
     assert d.value == pytest.approx(0.02) and d.stderr == pytest.approx(math.sqrt(2) * 0.01)
     assert d.within_noise is True and math.isinf(d.df)
@@ -76,22 +78,24 @@ def test_folds_keep_each_image_together() -> None:
 
 def run(model: FrozenVAE, seed: int = 0, codes: str = "prior", images: torch.Tensor | None = None):
     config = MIConfig(target="c", codes=codes, **SMALL)  # type: ignore[arg-type]
-    posterior = model.encode_all(images) if images is not None else None
+    split = encode_split(model, ImageData(images, None, "test", "test", "memory")) if images is not None else None
     return crossfit_q_bound(model, parse_target("c", model.spec), config, torch.Generator().manual_seed(seed),
-                            posterior, folds=4)  # fmt: skip
+                            split, folds=4)  # fmt: skip
 
 
 def test_crossfit_bounds_known_answers() -> None:
     zero = run(template_model(ignore_c=True))
-    ba = next(e for e in zero.estimates() if e.estimator.startswith("barber-agakov"))
+    ba = next(e for e in zero.estimates() if e.family == "barber-agakov")
     assert abs(ba.value) < 0.02 and ba.n == SMALL["samples"]  # every pair scored once
     assert ba.value - 1.96 * ba.stderr <= 0.0 <= ba.value + 1.96 * ba.stderr
-    assert len(zero.curves) == 4 and len(zero.fold_values[ba.estimator]) == 4
+    assert len(zero.curves) == 4 and len(zero.fold_values[ba.key]) == 4
+    assert zero.intervals[ba.key].reported_stderr == ba.stderr and ba.params["folds"] == 4
 
     full = run(template_model())
-    rows = {e.estimator.split(",")[0]: e for e in full.estimates()}
+    rows = {e.family: e for e in full.estimates()}
     assert set(rows) == {"barber-agakov", "fano", "infonce", "nwj", "interpolated"}
     assert math.log(K) - 0.03 < rows["barber-agakov"].value <= math.log(K) + 1e-9
+    assert rows["infonce"].params["cap"] == pytest.approx(math.log(rows["infonce"].params["batch"]))
     for name in ("infonce", "nwj", "interpolated"):
         assert rows[name].value < math.log(K) + 3 * rows[name].stderr + 1e-9, rows[name]
     assert all(e.stderr > 0 or e.value == pytest.approx(math.log(K)) for e in full.estimates())

@@ -17,15 +17,22 @@ from dataclasses import dataclass, field
 
 import torch
 
-from vmieval.distributions import Posterior, categorical_entropy, prior_entropy
-from vmieval.estimators.aggregate import aggregate_log_probs, joint_categorical_entropy, log_aggregate, target_posterior
+from vmieval.distributions import prior_entropy
+from vmieval.encoded import EncodedSplit
+from vmieval.errors import UsageError
 from vmieval.estimators.config import MIConfig
-from vmieval.estimators.estimate import Estimate, mean_and_stderr
+from vmieval.estimators.estimate import Estimate, Family, mean_and_stderr
 from vmieval.estimators.intervals import Interval, fold_interval
-from vmieval.estimators.pairs import GeneratedPairs, generate_pairs, posterior_rows
-from vmieval.estimators.qbound import PAPER_NOTE, QBoundResult, fano_bound
+from vmieval.estimators.pairs import GeneratedPairs, generate_pairs
+from vmieval.estimators.qbound import (
+    PAPER_NOTE,
+    STILL_IMPROVING,
+    QBoundResult,
+    entropy_terms,
+    fano_bound,
+)
 from vmieval.estimators.qfit import EpochCallback, QCurve, evaluate_q, fit_q
-from vmieval.estimators.variational import DEFAULT_BATCH, describe, variational_terms
+from vmieval.estimators.variational import DEFAULT_BATCH, variational_terms
 from vmieval.frozen import FrozenVAE
 from vmieval.qnet import q_parts
 from vmieval.spec import Target
@@ -36,13 +43,27 @@ DEFAULT_FOLDS = 5
 @dataclass(frozen=True)
 class CrossFitBound(QBoundResult):
     """A `QBoundResult` whose rows are cross-fitted: `curve` is the first fold's Q curve, `curves`
-    all F; `intervals` maps each row's estimator string to its Interval (stderr and its degrees of
-    freedom); `fold_values` the per-fold values behind it."""
+    all F; `intervals` maps each row's key to its Interval (raw stderr and its degrees of freedom);
+    `fold_values` the per-fold values behind it."""
 
     folds: int = DEFAULT_FOLDS
     curves: tuple[QCurve, ...] = ()
     intervals: dict[str, Interval] = field(default_factory=dict)
     fold_values: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    @property
+    def still_improving(self) -> bool:
+        return any(c.still_improving for c in self.curves)
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out["folds"] = self.folds
+        out["curves"] = [c.to_dict() for c in self.curves]
+        out["intervals"] = {
+            key: {"stderr": i.stderr, "df": i.df, "low": i.low, "high": i.high, "folds": list(self.fold_values[key])}
+            for key, i in self.intervals.items()
+        }
+        return out
 
 
 def assign_folds(owner: torch.Tensor, folds: int, generator: torch.Generator) -> torch.Tensor:
@@ -59,24 +80,12 @@ def assign_folds(owner: torch.Tensor, folds: int, generator: torch.Generator) ->
 
 def _select(pairs: GeneratedPairs, idx: torch.Tensor) -> GeneratedPairs:
     dev = pairs.x_hat.device
-    return GeneratedPairs(pairs.x_hat[idx.to(dev)], [c[idx] for c in pairs.codes], pairs.owner[idx], pairs.source)
-
-
-def _entropy_terms(
-    model: FrozenVAE, target: Target, config: MIConfig, posterior: Posterior | None, pairs: GeneratedPairs
-) -> tuple[torch.Tensor, str, float, list | None]:
-    """H(t) per pair [S] as in `q_bound` (prior entropy, exact aggregate, or Monte-Carlo mixture)."""
-    spec = model.spec
-    paper_h = prior_entropy(spec, target)
-    tpost = target_posterior(spec, posterior, target) if config.codes == "posterior" else None
-    shape = (len(pairs),)
-    if tpost is None:
-        return torch.full(shape, paper_h, dtype=torch.float64), "H=prior entropy (codes from the prior)", paper_h, None
-    if (exact := joint_categorical_entropy(tpost)) is not None:
-        return torch.full(shape, exact, dtype=torch.float64), "H=exact H(mean_x q(c|x))", paper_h, tpost
-    n = posterior_rows(posterior)  # type: ignore[arg-type]
-    name = f"H=Monte Carlo mixture entropy; mean -log q_bar(t) of held-out codes, q_bar = mixture of N={n}"
-    return -log_aggregate(tpost, pairs.codes, config.chunk), name, paper_h, tpost
+    return GeneratedPairs(
+        pairs.x_hat[idx.to(dev)],
+        [c[idx] for c in pairs.codes],
+        pairs.owner[idx],
+        pairs.source,
+    )
 
 
 def crossfit_q_bound(
@@ -84,18 +93,23 @@ def crossfit_q_bound(
     target: Target,
     config: MIConfig,
     generator: torch.Generator,
-    posterior: Posterior | None = None,
+    split: EncodedSplit | None = None,
     folds: int = DEFAULT_FOLDS,
     batch: int = DEFAULT_BATCH,
     on_epoch: EpochCallback | None = None,
 ) -> CrossFitBound:
-    """Cross-fitted bounds on I(t; x_hat) over `folds` folds (see the module docstring)."""
+    """Cross-fitted bounds on I(t; x_hat) over `folds` folds (see the module docstring); `split` as in
+    `q_bound` (posterior codes are drawn from it and H(q̄) is read from it)."""
+    if config.codes == "posterior" and split is None:
+        raise UsageError("posterior codes need an encoded split")
     spec, label, arch = model.spec, target.label(), config.q_arch
+    posterior = split.posterior if split is not None and config.codes == "posterior" else None
     seconds: dict[str, float] = {"fit": 0.0, "score": 0.0}
     t0 = time.perf_counter()
     pairs = generate_pairs(model, target, config.codes, config.samples, generator, posterior)
     fold_of = assign_folds(pairs.owner, folds, generator)
-    h_terms, h_name, paper_h, tpost = _entropy_terms(model, target, config, posterior, pairs)
+    paper_h = prior_entropy(spec, target)
+    h_terms, choice = entropy_terms(split if posterior is not None else None, target, pairs.codes, paper_h, config)
     seconds["generate"] = time.perf_counter() - t0
 
     parts = q_parts(spec, target)
@@ -103,9 +117,10 @@ def crossfit_q_bound(
     hits = [torch.zeros(len(pairs), dtype=torch.bool) for _ in parts]
     val_share = config.fractions[1] / (config.fractions[0] + config.fractions[1])
     curves: list[QCurve] = []
-    var_terms: dict[str, list[torch.Tensor]] = {"infonce": [], "nwj": [], "interpolated": []}
-    var_batches: dict[str, list[torch.Tensor]] = {k: [] for k in var_terms}
-    described: dict[str, str] = {}
+    names: tuple[Family, ...] = ("infonce", "nwj", "interpolated")
+    var_terms: dict[str, list[torch.Tensor]] = {k: [] for k in names}
+    var_batches: dict[str, list[torch.Tensor]] = {k: [] for k in names}
+    var_params: dict[str, dict[str, str | int | float]] = {}
     sizes: list[tuple[int, int, int]] = []
     for f in range(folds):
         test_idx = (fold_of == f).nonzero().squeeze(1)
@@ -123,54 +138,74 @@ def crossfit_q_bound(
             if h.numel():
                 hits[j][test_idx] = h
         vt = variational_terms(q, test, val, batch)
-        for name in var_terms:
+        for name in names:
             var_terms[name].append(vt.terms[name])
             var_batches[name].append(vt.batch_means(name))
-            described[name] = describe(name, vt, arch)  # the last fold's batch size names the row
+        var_params = {
+            "infonce": {"batch": vt.batch, "cap": vt.caps["infonce"]},
+            "nwj": {"batch": vt.batch},
+            "interpolated": {"batch": vt.batch, "alpha": vt.alpha, "cap": vt.caps["interpolated"]},
+        }
         sizes.append((len(fit), len(val), len(test)))
         seconds["score"] += time.perf_counter() - t1
 
     fold_ids = [(fold_of == f).nonzero().squeeze(1) for f in range(folds)]
     intervals: dict[str, Interval] = {}
     fold_values: dict[str, tuple[float, ...]] = {}
-    note = f"stderr: spread of {folds} cross-fitted folds (Q refitted per fold), widened to a 95% t interval"
+    params: dict[str, str | int | float] = {
+        "q": arch,
+        "codes": config.codes,
+        "folds": folds,
+    }
+    if choice == "aggregate-mc":
+        params["mixture"] = split.n  # type: ignore[union-attr]
+    still = any(c.still_improving for c in curves)
+    flags = (STILL_IMPROVING,) if still else ()
+    note = f"Q was still improving at max_epochs={config.max_epochs}; the bound may be loose" if still else ""
     rows: list[Estimate] = []
 
-    def add(part_label: str, estimator: str, value: float, within: float, per_fold: list[float], **kw) -> None:
+    def add(part: str, value: float, within: float, per_fold: list[float], **kw: object) -> None:
         interval = fold_interval(per_fold, value, within)
-        intervals[estimator], fold_values[estimator] = interval, tuple(per_fold)
-        rows.append(Estimate(f"I({part_label}; x_hat)", part_label, "decoder", "lower_bound", estimator, value,
-                             interval.reported_stderr, len(pairs), config.split, **kw))  # fmt: skip
+        fields = {"params": params, "flags": flags, "note": note, **kw}
+        row = Estimate("I(t;x_hat)", part, "decoder", "lower_bound", value=value, stderr=interval.reported_stderr,
+                       n=len(pairs), split=config.split, **fields)  # type: ignore[arg-type]  # fmt: skip
+        intervals[row.key], fold_values[row.key] = interval, tuple(per_fold)
+        rows.append(row)
 
-    def add_terms(estimator: str, terms: torch.Tensor, **kw) -> None:
+    def add_terms(terms: torch.Tensor, **kw: object) -> None:
         value, within = mean_and_stderr(terms)
-        add(label, estimator, value, within, [float(terms[i].mean()) for i in fold_ids], **kw)
+        add(label, value, within, [float(terms[i].mean()) for i in fold_ids], **kw)
 
-    add_terms(f"barber-agakov, Q={arch}, {h_name}, {folds}-fold cross-fit", h_terms + log_q, note=note)
-    if tpost is not None:
-        paper = f"barber-agakov, Q={arch}, H=prior entropy (paper), {folds}-fold cross-fit"
-        add_terms(paper, paper_h + log_q, valid=False, note=PAPER_NOTE)
+    add_terms(h_terms + log_q, family="barber-agakov", entropy=choice)
+    if posterior is not None:
+        paper_note = "; ".join(t for t in (PAPER_NOTE, note) if t)
+        add_terms(
+            paper_h + log_q,
+            family="barber-agakov",
+            entropy="paper",
+            valid=False,
+            note=paper_note,
+        )
 
     accuracy: dict[str, float] = {}
     for j, (qpart, tpart) in enumerate(zip(parts, target.parts, strict=True)):
         if qpart.kind != "categorical":
             continue
         k = qpart.size
-        h_c = math.log(k) if tpost is None else float(categorical_entropy(aggregate_log_probs(tpost[j].logits)))
+        h_c = math.log(k) if posterior is None else split.aggregate_entropy[tpart.block]  # type: ignore[union-attr]
         accuracy[qpart.name] = float(hits[j].double().mean())
         value, within = fano_bound(h_c, 1.0 - accuracy[qpart.name], k, len(pairs))
         per_fold = [fano_bound(h_c, 1.0 - float(hits[j][i].double().mean()), k, i.shape[0])[0] for i in fold_ids]
-        h_text = "H=log K" if tpost is None else "H=exact H(mean_x q(c|x))"
-        fano = f"fano, Q={arch} held-out accuracy {accuracy[qpart.name]:.4f}, {h_text}, {folds}-fold cross-fit"
-        add(tpart.label(), fano, value, within, per_fold, note=note)
+        h_choice = "prior" if posterior is None else "aggregate"
+        add(tpart.label(), value, within, per_fold, family="fano", entropy=h_choice,
+            params=params | {"accuracy": accuracy[qpart.name]})  # fmt: skip
 
-    for name, chunks in var_terms.items():
-        terms = torch.cat(chunks)
-        batch_means = torch.cat(var_batches[name])
-        value, within = float(terms.mean()), mean_and_stderr(batch_means)[1]
-        add(label, f"{described[name]}, {folds}-fold cross-fit", value, within, [float(c.mean()) for c in chunks],
-            note=note)  # fmt: skip
+    for name in names:
+        terms, batch_means = torch.cat(var_terms[name]), torch.cat(var_batches[name])
+        per_fold = [float(c.mean()) for c in var_terms[name]]
+        add(label, float(terms.mean()), mean_and_stderr(batch_means)[1], per_fold, family=name,
+            params=params | var_params[name])  # fmt: skip
     n_fit, n_val, n_test = (round(sum(s[i] for s in sizes) / folds) for i in range(3))
     entropy = float(h_terms.mean())
-    return CrossFitBound(label, config.codes, arch, tuple(rows), curves[0], accuracy, entropy, h_name, paper_h,
+    return CrossFitBound(label, config.codes, arch, tuple(rows), curves[0], accuracy, entropy, choice, paper_h,
                          n_fit, n_val, n_test, seconds, folds, tuple(curves), intervals, fold_values)  # fmt: skip

@@ -21,7 +21,7 @@ import torch
 Quantity = Literal["I(t;x_hat)", "I_q(x;t)", "I_q(y;t)"]
 Side = Literal["decoder", "encoder"]
 Kind = Literal["lower_bound", "upper_bound", "exact", "estimate"]
-Family = Literal["barber-agakov", "fano", "exact", "kl", "monte-carlo", "plug-in"]
+Family = Literal["barber-agakov", "fano", "infonce", "nwj", "interpolated", "exact", "kl", "monte-carlo", "plug-in"]
 # The H(t) a decoder-side bound uses: the exact aggregate posterior entropy H(q̄), its Monte-Carlo
 # estimate, the prior's entropy (prior codes), or the paper's log K whatever the codes were.
 Entropy = Literal["", "aggregate", "aggregate-mc", "prior", "paper"]
@@ -32,6 +32,9 @@ KIND_SYMBOL = {"lower_bound": ">=", "upper_bound": "<=", "exact": "=", "estimate
 FAMILY_TEXT = {
     "barber-agakov": "Barber-Agakov",
     "fano": "Fano",
+    "infonce": "InfoNCE",
+    "nwj": "NWJ",
+    "interpolated": "interpolated InfoNCE/NWJ",
     "exact": "exact",
     "kl": "E_x KL(q||p)",
     "monte-carlo": "Monte Carlo",
@@ -47,6 +50,9 @@ ENTROPY_TEXT = {
 FAMILY_METHOD = {
     "barber-agakov": "H(t) + mean log Q(t|x_hat) on held-out pairs",
     "fano": "H(c) - h(P_e) - P_e log(K-1), P_e from Q's held-out error; stderr: delta method",
+    "infonce": "critic log Q(t|x_hat) against the codes of a batch of N held-out pairs, capped at log N",
+    "nwj": "critic log Q(t|x_hat) + 1 - log a, constant a fitted on validation pairs (Poole et al. 2019)",
+    "interpolated": "alpha-interpolated InfoNCE/NWJ (Poole et al. 2019), critic log Q(t|x_hat), capped at log(N/alpha)",
     "exact": "H(mean_x q(c|x)) - mean_x H(q(c|x)); stderr: delta method",
     "kl": "E_x KL(q(t|x) || p(t)), closed form",
     "monte-carlo": "full-dataset mixture, one code per image, capped at log N",

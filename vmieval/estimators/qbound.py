@@ -136,7 +136,7 @@ def q_bound(
     t0 = time.perf_counter()
     log_q, hits = evaluate_q(q, test)
     paper_h = prior_entropy(spec, target)
-    h_terms, choice = _entropy_terms(split if posterior is not None else None, target, test.codes, paper_h, config)
+    h_terms, choice = entropy_terms(split if posterior is not None else None, target, test.codes, paper_h, config)
     params: dict[str, str | int | float] = {"q": arch, "codes": config.codes}
     if choice == "aggregate-mc":
         params["mixture"] = split.n  # type: ignore[union-attr]
@@ -171,7 +171,7 @@ def q_bound(
                         paper_h, n_fit, n_val, n_test, seconds)  # fmt: skip
 
 
-def _entropy_terms(
+def entropy_terms(
     split: EncodedSplit | None, target: Target, codes: list[torch.Tensor], prior_h: float, config: MIConfig
 ) -> tuple[torch.Tensor, Entropy]:
     """Per held-out pair, the H(t) term of the bound [S] and which H it is.

@@ -139,14 +139,3 @@ def variational_terms(
         out["interpolated"].append(interpolated_terms(own, other, alpha, log_a))
     caps = {"infonce": math.log(batch), "nwj": math.inf, "interpolated": math.log(batch / alpha)}
     return VariationalTerms({k: torch.cat(v) for k, v in out.items()}, caps, batch, alpha, log_a)
-
-
-def describe(name: str, terms: VariationalTerms, q_arch: str) -> str:
-    """The estimator string of a row: family first, then the critic, batch and cap."""
-    critic = f"Q={q_arch}, critic log Q(t|x_hat)"
-    if name == "infonce":
-        return f"infonce, {critic}, batch N={terms.batch}, capped at log N = {terms.caps['infonce']:.3f}"
-    if name == "nwj":
-        return f"nwj, {critic} + 1 - log a, a fitted on validation pairs, batch N={terms.batch}"
-    cap = terms.caps["interpolated"]
-    return f"interpolated, alpha={terms.alpha:g}, {critic}, batch N={terms.batch}, capped at log(N/alpha) = {cap:.3f}"
