@@ -222,29 +222,39 @@ class Dataset:
             )
 
     def to_memory(self, batch_size: int = DEFAULT_BATCH) -> ImageData:
-        """The whole selection as one ImageData (float32 [N, C, H, W], filled batch by batch)."""
-        images: torch.Tensor | None = None
-        labels: list[torch.Tensor] = []
-        factors: list[torch.Tensor] = []
+        """The whole selection as one ImageData (float32 [N, C, H, W]).
+
+        Images, labels and factors are allocated once, at their final size, and filled batch by batch:
+        no float copy of the whole set is ever made beside them, and no per-batch tensor outlives its
+        batch (keeping small ones in a list fragments the heap and raises peak memory well above N images).
+        """
+        n = len(self)
+        images = labels = factors = None
         filled = 0
         for batch in self.batches(batch_size):
-            if images is None:  # allocated once: no float copy of the whole set beside it
-                images = torch.empty((len(self), *batch.images.shape[1:]), dtype=torch.float32)
-            images[filled : filled + len(batch.images)] = batch.images
-            filled += len(batch.images)
-            if batch.labels is not None:
-                labels.append(batch.labels)
-            if batch.factors is not None:
-                factors.append(batch.factors)
+            if images is None:
+                images = torch.empty((n, *batch.images.shape[1:]), dtype=torch.float32)
+                labels = None if batch.labels is None else torch.empty(n, dtype=torch.int64)
+                factors = (
+                    None if batch.factors is None else torch.empty((n, batch.factors.shape[1]), dtype=torch.float64)
+                )
+            rows = slice(filled, filled + len(batch.images))
+            images[rows] = batch.images
+            if labels is not None:
+                labels[rows] = batch.labels
+            if factors is not None:
+                factors[rows] = batch.factors
+            filled = rows.stop
         if images is None:
             images = torch.empty((0, *self.shape), dtype=torch.float32)
+            labels = torch.empty(0, dtype=torch.int64) if self.labelled else None
         return ImageData(
             images=images,
-            labels=torch.cat(labels) if labels else (torch.empty(0, dtype=torch.int64) if self.labelled else None),
+            labels=labels,
             name=self.name,
             split=self.split,
             source=self.source.origin(),
-            factors=torch.cat(factors) if factors else None,
+            factors=factors,
             factor_names=self.factor_names,
             description=self.description,
             dataset=self,
