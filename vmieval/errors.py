@@ -8,6 +8,12 @@ vmieval can tell a policy refusal (needs `--trust`) from a broken file or missin
 from __future__ import annotations
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """What a one-line error may quote of an exception: the first line of its message (its type's
+    name when it has none), cut to `limit` characters (libraries raise multi-line messages)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+
+
 class VmievalError(Exception):
     """Base class: the message is a single line that says what is wrong and what to do."""
 

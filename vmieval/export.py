@@ -34,7 +34,7 @@ from torch import nn
 from vmieval.atomic import atomic_write, check_writable
 from vmieval.checkpoints.exported import FORMAT, METADATA_MEMBER, PROGRAM_MEMBERS, SCHEMA_VERSION
 from vmieval.distributions import concat_latent, sample_prior
-from vmieval.errors import CheckpointError, UsageError, VmievalError
+from vmieval.errors import CheckpointError, UsageError, VmievalError, first_line
 from vmieval.spec import ModelSpec
 
 Net = nn.Module | Callable[[torch.Tensor], Any]
@@ -155,7 +155,7 @@ def _run(part: str, module: nn.Module, inp: torch.Tensor) -> Any:
             return module(inp)
     except (RuntimeError, ValueError, IndexError, TypeError) as exc:
         raise UsageError(
-            f"the {part} fails on a {list(inp.shape)} input ({_first_line(exc)}); does the spec match the model?"
+            f"the {part} fails on a {list(inp.shape)} input ({first_line(exc, 300)}); does the spec match the model?"
         ) from None
 
 
@@ -213,7 +213,8 @@ def _export(part: str, module: nn.Module, example: torch.Tensor) -> bytes:
     try:
         program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
     except Exception as exc:  # noqa: BLE001 - torch.export rejects user code in many ways
-        raise UsageError(f"torch.export cannot export the {part} ({type(exc).__name__}: {_first_line(exc)})") from None
+        detail = f"{type(exc).__name__}: {first_line(exc, 300)}"
+        raise UsageError(f"torch.export cannot export the {part} ({detail})") from None
     bigger = torch.cat([example, example[:1]])
     with torch.no_grad():
         for inp in (example, bigger):
@@ -312,17 +313,13 @@ def load_builder(target: str) -> Callable[..., Any]:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # noqa: BLE001 - the user's code; report it in one line
-        raise UsageError(f"importing {path} failed ({type(exc).__name__}: {_first_line(exc)})") from None
+        raise UsageError(f"importing {path} failed ({type(exc).__name__}: {first_line(exc, 300)})") from None
     finally:
         sys.path.remove(folder)
     builder = getattr(module, func, None)
     if not callable(builder):
         raise UsageError(f"{path} defines no function {func!r}")
     return builder
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def _unpack(built: Any, spec_file: str | Path | None, target: str) -> tuple[Any, Net, Net, torch.Tensor | None]:
@@ -364,7 +361,7 @@ def export_from_file(
     except VmievalError:
         raise
     except Exception as exc:  # noqa: BLE001 - the user's code; report it in one line
-        raise UsageError(f"{target} raised {type(exc).__name__}: {_first_line(exc)}") from None
+        raise UsageError(f"{target} raised {type(exc).__name__}: {first_line(exc, 300)}") from None
     spec, encoder, decoder, example = _unpack(built, spec_file, target)
     record = {"exported_from": target, "build_args": dict(args or {}), **dict(metadata or {})}
     return export_model(

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from vmieval.errors import CheckpointError
+from vmieval.errors import CheckpointError, first_line
 
 MAX_PICKLE_BYTES = 32 << 20  # a state dict's pickle is ~100 bytes per tensor plus the metadata string
 MAX_DEPTH = 32  # nesting of dicts/lists in a payload (a state dict is 1-3 levels deep)
@@ -173,7 +173,7 @@ def scan_pickle(stream: io.BufferedIOBase, where: str) -> list[tuple[Any, ...]]:
     except CheckpointError:
         raise
     except (ValueError, TypeError, OverflowError, EOFError, MemoryError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = first_line(exc)
         raise CheckpointError(f"{where}: not a readable PyTorch checkpoint (truncated or corrupt: {first})") from None
     return pids
 
@@ -218,7 +218,7 @@ def check_zip_checkpoint(path: Path) -> None:
             pickled = zf.read(pickle_info)
             by_name = {i.filename: i for i in infos}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        first = first_line(exc)
         raise CheckpointError(f"{where}: not a readable PyTorch checkpoint (truncated or corrupt: {first})") from None
     sizes = declared_storages(scan_pickle(io.BytesIO(pickled), where), where)
     for key, nbytes in sizes.items():

@@ -29,7 +29,7 @@ import torch
 
 from vmieval.checkpoints.metadata import check_version, parse_json
 from vmieval.checkpoints.validate import check_forward, sha256_of
-from vmieval.errors import CheckpointError, TrustRequired
+from vmieval.errors import CheckpointError, TrustRequired, first_line
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import ModelSpec
 
@@ -100,10 +100,6 @@ def read_exported_metadata(path: str | Path) -> dict[str, Any]:
         return _parse_metadata(zf, str(path))
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-
-
 def trust_message(path: str | Path) -> str:
     return (
         f"{path}: an exported model is a program, and building it can run code from the file; "
@@ -124,7 +120,7 @@ def _read_program(zf: zipfile.ZipFile, name: str, entry: dict[str, Any], where: 
     except Exception as exc:  # noqa: BLE001 - deserialisation fails in many ways; all mean "cannot load"
         raise CheckpointError(
             f"{where}: cannot load the {name} program (exported with torch {torch_version}, "
-            f"this is torch {torch.__version__}): {_first_line(exc)}"
+            f"this is torch {torch.__version__}): {first_line(exc)}"
         ) from None
     return program
 
@@ -148,6 +144,6 @@ def load_exported(path: str | Path, trust: bool = False, device: str = "cpu") ->
     try:
         check_forward(encode, decode, spec, where, device=device)
     except AssertionError as exc:  # an exported program's shape guards fail with AssertionError
-        raise CheckpointError(f"{where}: model cannot run on its own spec ({_first_line(exc)})") from None
+        raise CheckpointError(f"{where}: model cannot run on its own spec ({first_line(exc)})") from None
     info = CheckpointInfo(where, FORMAT, sha256_of(path), str(meta["architecture"].get("name", "exported")), meta)
     return FrozenVAE(spec, encode, decode, info, device=device)

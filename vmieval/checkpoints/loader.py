@@ -14,7 +14,7 @@ import torch
 from vmieval.checkpoints.bounds import check_layouts, check_legacy_checkpoint, check_zip_checkpoint
 from vmieval.checkpoints.native import is_native, load_native, parse_metadata
 from vmieval.choices import CHECKPOINT_FORMATS
-from vmieval.errors import CheckpointError
+from vmieval.errors import CheckpointError, first_line
 from vmieval.frozen import FrozenVAE
 
 FORMATS = CHECKPOINT_FORMATS  # defined torch-free, for the CLI
@@ -88,7 +88,7 @@ def read_payload(path: str | Path) -> Any:
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        first = text.strip().splitlines()[0] if text.strip() else "unpickling refused"
+        first = first_line(exc)
         if "weights only" in text.lower() or "weights_only" in text.lower():
             found = _UNSUPPORTED_GLOBAL.search(text)
             culprit = f" ({found.group(1)})" if found else ""
@@ -99,7 +99,7 @@ def read_payload(path: str | Path) -> Any:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first[:200]})") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, AttributeError, TypeError,
             IndexError, OverflowError, MemoryError) as exc:  # fmt: skip
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint (truncated or corrupt: {first[:200]})"
         ) from None

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vmieval.errors import CheckpointError
+from vmieval.errors import CheckpointError, first_line
 from vmieval.spec import ModelSpec
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -112,8 +112,7 @@ def check_forward(encode, decode, spec: ModelSpec, where: str, device: torch.dev
             params = encode(x)
             recon = decode(torch.zeros(2, spec.latent_width, device=device))
     except (RuntimeError, ValueError, IndexError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{where}: model cannot run on its own spec ({first})") from None
+        raise CheckpointError(f"{where}: model cannot run on its own spec ({first_line(exc)})") from None
     if tuple(params.shape) != (2, spec.param_width):
         raise CheckpointError(
             f"{where}: encoder returns {tuple(params.shape[1:])} parameters but the spec's latent blocks need "
