@@ -34,13 +34,15 @@ from vmieval.spec import ModelSpec
 class TraversalConfig:
     """`samples`: rows of the sweep and category grids; `steps` values over [-span, span];
     `dims`: the Fig 2 pair (default: the two highest-KL dims); `sweep_dims`: how many dims get a
-    Fig 3 grid; `gaussian_block`/`categorical_block`: default the first of each kind."""
+    Fig 3 grid; `sweep`: which ones (default: the highest-KL ones); `gaussian_block`/
+    `categorical_block`: default the first of each kind."""
 
     samples: int = 8
     steps: int = 9
     span: float = 3.0
     dims: tuple[int, int] | None = None
     sweep_dims: int = 4
+    sweep: tuple[int, ...] | None = None
     gaussian_block: str | None = None
     categorical_block: str | None = None
     padding: int = 2
@@ -63,12 +65,16 @@ class Grid:
 @dataclass(frozen=True)
 class Traversals:
     """All grids of one model; `sample_indices` [S] are the images (of `split`) they start from and
-    `inputs` float [S, C, h, w] in [0, 1] those images themselves (None when not kept)."""
+    `inputs` float [S, C, h, w] in [0, 1] those images themselves (None when not kept); `dims` the
+    Fig 2 pair and `sweep` the Fig 3 dims drawn (give them to another model's `TraversalConfig` to
+    draw the same grids)."""
 
     split: str
     sample_indices: np.ndarray
     grids: tuple[Grid, ...]
     inputs: np.ndarray | None = None
+    dims: tuple[int, int] | None = None
+    sweep: tuple[int, ...] = ()
 
     def grid(self, name: str) -> Grid:
         for g in self.grids:
@@ -103,12 +109,16 @@ def _repeat_rows(base: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str,
 
 
 def check_traversal_config(spec: ModelSpec, config: TraversalConfig) -> None:
-    """Refuse an explicit grid pair that this model cannot sweep, before any work is done."""
+    """Refuse explicit grid dims that this model cannot sweep, before any work is done."""
     gaussians = spec.blocks_of_kind("gaussian")
     z = config.gaussian_block or (gaussians[0].name if gaussians else None)
-    if config.dims is None or z is None:
+    if z is None:
         return
     size = spec.block(z).size
+    if config.sweep is not None and not all(0 <= d < size for d in config.sweep):
+        raise UsageError(f"traversal sweep dims {list(config.sweep)} must be dims of {z} (0..{size - 1})")
+    if config.dims is None:
+        return
     a, b = config.dims
     if not (0 <= a < size and 0 <= b < size and a != b):
         raise UsageError(f"traversal dims ({a}, {b}) must be two different dims of {z} (0..{size - 1})")
@@ -132,6 +142,8 @@ def traversal_grids(
     steps = len(values)
     span = f"[-{config.span:g}, {config.span:g}]"
     grids: list[Grid] = []
+    pair: tuple[int, int] | None = None
+    swept: list[int] = []
 
     gaussians = model.spec.blocks_of_kind("gaussian")
     z = config.gaussian_block or (gaussians[0].name if gaussians else None)
@@ -140,17 +152,21 @@ def traversal_grids(
         if model.spec.block(z).kind != "gaussian":
             raise UsageError(f"block {z!r} is categorical; traversals sweep a Gaussian block")
         ranked = dims_by_kl(split, z)
+        swept = [int(d) for d in (config.sweep if config.sweep is not None else ranked[: config.sweep_dims])]
+        if not all(0 <= d < size for d in swept):
+            raise UsageError(f"traversal sweep dims {swept} must be dims of {z} (0..{size - 1})")
         if size >= 2:
             a, b = (int(d) for d in (config.dims if config.dims is not None else ranked[:2]))
             if not (0 <= a < size and 0 <= b < size and a != b):
                 raise UsageError(f"traversal dims ({a}, {b}) must be two different dims of {z} (0..{size - 1})")
+            pair = (a, b)
             codes = _repeat_rows(base, torch.zeros(steps * steps, dtype=torch.long))
             codes[z][:, a] = values.repeat_interleave(steps)
             codes[z][:, b] = values.repeat(steps)
             title = f"{z}[{a}] (rows) x {z}[{b}] (columns) over {span}"
             cells = _decode_cells(model, codes, steps)
             grids.append(_grid(f"pair_{z}_{a}_{b}", title, (f"{z}[{a}]", f"{z}[{b}]"), values, cells, config.padding))
-        for d in ranked[: config.sweep_dims]:
+        for d in swept:
             codes = _repeat_rows(base, torch.arange(s).repeat_interleave(steps))
             codes[z][:, d] = values.repeat(s)
             title = f"{z}[{d}] swept over {span}, one sample per row"
@@ -166,7 +182,7 @@ def traversal_grids(
         cells = _decode_cells(model, codes, k)
         grids.append(_grid(f"categories_{c}", title, ("sample", c), torch.arange(k), cells, config.padding))
     inputs = _to_unit(model, split.images[picked]).numpy()
-    return Traversals(split.split, picked.numpy().astype(np.int64), tuple(grids), inputs)
+    return Traversals(split.split, picked.numpy().astype(np.int64), tuple(grids), inputs, pair, tuple(swept))
 
 
 def dims_by_kl(split: EncodedSplit, block: str) -> list[int]:

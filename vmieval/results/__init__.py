@@ -7,6 +7,7 @@ from vmieval.results.build import (
     build_report,
     check_outputs,
     report_mi_config,
+    same_traversals,
     write_outputs,
 )
 from vmieval.results.compare import Comparison, MetricRow, compare
@@ -27,6 +28,7 @@ __all__ = [
     "document",
     "mi_document",
     "report_mi_config",
+    "same_traversals",
     "to_json",
     "unique_names",
     "write_document",

@@ -9,7 +9,7 @@ when another stage is switched off. A stage that does not apply to the
 model or the data (e.g. k-means with fewer images than classes) is recorded as a note in the
 report instead of aborting it; a model that cannot read the data fails before any work.
 
-`write_outputs` writes the traversal PNGs and `report.h5` into one folder (created if needed),
+`write_outputs` writes the figures (`vmieval.results.pngs`) and `report.h5` into one folder (created if needed),
 refusing to overwrite either without `force`; `check_outputs` makes the same check before the
 (slow) stages run.
 """
@@ -28,7 +28,7 @@ from vmieval.analysis.cluster import ClusterConfig, cluster_analysis
 from vmieval.analysis.contingency import CategoricalConfig, categorical_summary
 from vmieval.analysis.curves import training_curves
 from vmieval.analysis.elbo import ElboConfig, elbo_analysis
-from vmieval.analysis.traversals import TraversalConfig, save_png, traversal_grids
+from vmieval.analysis.traversals import TraversalConfig, check_traversal_config, traversal_grids
 from vmieval.atomic import check_writable
 from vmieval.data import ImageData
 from vmieval.encoded import EncodedSplit, encode_split
@@ -38,6 +38,7 @@ from vmieval.estimators.mi import MIResult, estimate_mi
 from vmieval.frozen import FrozenVAE
 from vmieval.results.document import document
 from vmieval.results.hdf5 import write_document
+from vmieval.results.pngs import COMPARISON, write_pngs
 from vmieval.results.report import ModelMeta, Report
 
 REPORT_FILE = "report.h5"
@@ -117,6 +118,20 @@ def build_report(
     return report
 
 
+def same_traversals(config: ReportConfig, first: Report, model: FrozenVAE) -> ReportConfig:
+    """`config` set to draw the traversal dims `first` drew, so a comparison shows every model
+    the same grids; unchanged for a model whose Gaussian block cannot take them."""
+    drawn = first.traversals
+    if drawn is None:
+        return config
+    pinned = dataclasses.replace(config.traversal, dims=drawn.dims or config.traversal.dims, sweep=drawn.sweep)
+    try:
+        check_traversal_config(model.spec, pinned)
+    except UsageError:
+        return config
+    return dataclasses.replace(config, traversal=pinned)
+
+
 def _estimate_mi(
     model: FrozenVAE,
     split: EncodedSplit,
@@ -133,10 +148,6 @@ def _estimate_mi(
     return estimate_mi(model, split, config, generator, relay)
 
 
-def png_path(out_dir: Path, model: str, grid: str) -> Path:
-    return out_dir / f"{model}-{grid}.png"
-
-
 def check_outputs(out_dir: str | Path, names: list[str], force: bool) -> Path:
     """Refuse, before any work, to overwrite an earlier report in `out_dir` (created later, on write)."""
     out = Path(out_dir)
@@ -145,7 +156,7 @@ def check_outputs(out_dir: str | Path, names: list[str], force: bool) -> Path:
     if out.is_dir():
         check_writable(out / REPORT_FILE, force)
         if not force:
-            for name in names:
+            for name in [*names, COMPARISON]:
                 old = sorted(out.glob(f"{name}-*.png"))
                 if old:
                     raise OutputError(f"{old[0]} exists; pass --force to overwrite it")
@@ -173,15 +184,10 @@ class WrittenReport:
 def write_outputs(
     reports: list[Report], out_dir: str | Path, argv: list[str] | None = None, force: bool = False
 ) -> WrittenReport:
-    """Traversal PNGs (`<model>-<grid>.png`), then `report.h5` recording their paths."""
+    """The figures (`vmieval.results.pngs`), then `report.h5` recording the grids' paths."""
     out = check_outputs(out_dir, [r.name for r in reports], force)
     _make_folder(out)
-    pngs: list[Path] = []
-    for r in reports:
-        for grid in r.traversals.grids if r.traversals else ():
-            path = save_png(grid, png_path(out, r.name, grid.name), force=force)
-            r.png[grid.name] = str(path)
-            pngs.append(path)
+    pngs = write_pngs(reports, out, force=force)
     tree = document(reports, argv)
     h5 = write_document(out / REPORT_FILE, tree, force=force)
     return WrittenReport(out, h5, tuple(pngs), tree)

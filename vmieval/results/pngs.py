@@ -1,0 +1,138 @@
+"""Which PNGs a report writes, and from which of its arrays (`vmieval.figures` draws them).
+
+Per model: every traversal grid (`<model>-<grid>.png`, paper Figs 2-5, with the input images
+beside it) and the digit-to-category bars (`<model>-contingency_<c>.png`, Figs 9/10). Figures that
+overlay models are drawn once for the whole report: the q(c=k|x) histograms
+(`<stem>-probabilities_<c>.png`, Fig 6) and the training curves (`<stem>-training.png`, Figs 7/8),
+where `<stem>` is the model's name for a single report and `comparison` for several; a comparison
+also gets its MI table as bars (`comparison-mi.png`). Every figure is drawn from the same arrays
+`report.h5` stores, so the file and the pictures cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vmieval.figures import (
+    contingency_figure,
+    has_curves,
+    mi_comparison_figure,
+    probability_histogram_figure,
+    save_figure,
+    training_curves_figure,
+    traversal_figure,
+)
+from vmieval.results.compare import compare
+from vmieval.results.report import Report
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from vmieval.analysis.traversals import Grid, Traversals
+
+COMPARISON = "comparison"
+
+
+def png_path(out_dir: Path, stem: str, figure: str) -> Path:
+    return out_dir / f"{stem}-{figure}.png"
+
+
+def _span(values: np.ndarray) -> str:
+    """`0..9` for categories, `-3 to 3` (with a true minus sign) for a swept value."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    if np.all(values == np.round(values)):
+        return f"= {int(lo)}..{int(hi)}"
+    return f"from {lo:g} to {hi:g}".replace("-", "\N{MINUS SIGN}")
+
+
+def grid_figure(report: Report, traversals: Traversals, grid: Grid) -> Figure:
+    """One traversal grid, labelled: rows are images of the split (their numbers at the left, the
+    images themselves in the input column) or, for the Fig 2 pair, the second swept dim."""
+    n_rows, n_cols = grid.cells.shape[:2]
+    padding = (grid.pixels.shape[1] - n_cols * grid.cells.shape[-1]) // (n_cols + 1)  # make_grid's layout
+    per_sample = grid.rows == "sample"
+    inputs = traversals.inputs
+    if inputs is not None and not per_sample:
+        inputs = inputs[:1]  # the pair grid starts from the first sample only
+    return traversal_figure(
+        grid.pixels,
+        n_rows,
+        n_cols,
+        grid.values,
+        model=report.name,
+        title=grid.title,
+        col_label=f"{grid.cols} {_span(grid.values)}",
+        row_label=f"{traversals.split} image (number)" if per_sample else f"{grid.rows} {_span(grid.values)}",
+        row_values=None if per_sample else grid.values,
+        row_names=[f"#{int(i)}" for i in traversals.sample_indices] if per_sample else None,
+        inputs=inputs,
+        padding=padding,
+    )
+
+
+def report_figures(reports: list[Report], out: Path) -> list[tuple[str | None, Path, Callable[[], Figure]]]:
+    """Every figure of the report as (owning model or None, path, builder); building is deferred
+    so a caller can check the paths before drawing anything."""
+    plans: list[tuple[str | None, Path, Callable[[], Figure]]] = []
+    for r in reports:
+        t = r.traversals
+        for grid in t.grids if t is not None else ():
+            plans.append((r.name, png_path(out, r.name, grid.name), lambda r=r, t=t, g=grid: grid_figure(r, t, g)))
+        c = r.categorical.contingency if r.categorical is not None else None  # None: the images had no labels
+        if c is not None:
+            plans.append(
+                (
+                    r.name,
+                    png_path(out, r.name, f"contingency_{c.block}"),
+                    lambda r=r, c=c: contingency_figure(c.counts, c.labels, model=r.name, block=c.block, split=c.split),
+                )
+            )
+    stem, owner = (reports[0].name, reports[0].name) if len(reports) == 1 else (COMPARISON, None)
+    hists = [r.categorical.histograms for r in reports if r.categorical is not None]
+    if hists and all(h.block == hists[0].block and np.array_equal(h.edges, hists[0].edges) for h in hists):
+        counts = {r.name: r.categorical.histograms.counts for r in reports if r.categorical is not None}
+        h0 = hists[0]
+        plans.append(
+            (
+                owner,
+                png_path(out, stem, f"probabilities_{h0.block}"),
+                lambda: probability_histogram_figure(h0.edges, counts, block=h0.block, split=h0.split),
+            )
+        )
+    histories = {r.name: r.curves.columns for r in reports if r.curves is not None and r.curves.n_epochs > 0}
+    if has_curves(histories):
+        plans.append((owner, png_path(out, stem, "training"), lambda: training_curves_figure(histories)))
+    if len(reports) > 1:
+        rows = [row for row in compare(reports).rows if row.key.startswith("mi:")]
+        if rows:
+            models = [r.name for r in reports]
+            plans.append(
+                (
+                    None,
+                    png_path(out, COMPARISON, "mi"),
+                    lambda: mi_comparison_figure(
+                        [row.label for row in rows],
+                        np.array([row.values for row in rows]),
+                        np.array([row.stderr for row in rows]),
+                        models,
+                    ),
+                )
+            )
+    return plans
+
+
+def write_pngs(reports: list[Report], out: Path, force: bool = False) -> list[Path]:
+    """Draw and write every figure into `out`; a model's figures are recorded in its `png` map
+    (figure name -> path), the comparison's only in the returned list."""
+    written: list[Path] = []
+    for owner, path, build in report_figures(reports, out):
+        saved = save_figure(build(), path, force=force)
+        written.append(saved)
+        for r in reports:
+            if r.name == owner:
+                r.png[path.stem.removeprefix(f"{r.name}-")] = str(saved)
+    return written
