@@ -136,7 +136,7 @@ def check_report_folder(folder: str | Path, names: list[str], force: bool, repor
         existing = sorted(entry.name for entry in os.scandir(folder))
     except OSError as exc:
         raise OutputError(f"cannot list {_short(folder)}: {exc.strerror or exc}") from None
-    for entry in existing:
-        if entry == report_file or any(entry.startswith(f"{n}-") and entry.endswith(".png") for n in names):
-            raise OutputError(f"{_short(folder / entry)} exists; pass --force to overwrite it")
+    clashes = [e for e in existing if any(e.startswith(f"{n}-") and e.endswith(".png") for n in names)]
+    for entry in ([report_file] if report_file in existing else []) + clashes:
+        raise OutputError(f"{_short(folder / entry)} exists; pass --force to overwrite it")
     return folder
