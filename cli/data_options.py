@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
-from vmieval.cli.console import stderr
+from vmieval.cli import output
 
 from vmieval.choices import DATASETS, SPLITS
 from vmieval.errors import UsageError
@@ -120,5 +120,5 @@ def open_for_models(
     native, wanted = data.source.shape, data.shape
     if native != wanted and image_size is None:
         before, after = "x".join(map(str, native)), "x".join(map(str, wanted))
-        stderr.print(f"note: {data.name} images {before} -> {after} to fit the model (--image-size sets the size)")
+        output.info(f"note: {data.name} images {before} -> {after} to fit the model (--image-size sets the size)")
     return data
