@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from vmieval.trainers.objectives import ForwardPass
 
-from vmieval.distributions import concat_latent, sample_prior
+from vmieval.distributions import concat_latent, sample_prior, target_values
 from vmieval.qnet import QNetwork
 from vmieval.spec import ModelSpec, Target
 
@@ -49,15 +49,6 @@ class PaperTerms:
     ce: list[torch.Tensor]
 
 
-def part_codes(spec: ModelSpec, target: Target, samples: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-    """The target's codes per part from per-block samples: a whole block, or a slice of a Gaussian's dims."""
-    out = []
-    for part in target.parts:
-        sample = samples[part.block]
-        out.append(sample if part.start is None else sample[:, part.start : part.stop])
-    return out
-
-
 def q_batch(
     module: nn.Module, spec: ModelSpec, target: Target, fp: ForwardPass, generator: torch.Generator, on_prior: bool
 ) -> QBatch:
@@ -66,7 +57,7 @@ def q_batch(
         return QBatch(fp.x_hat, fp.targets)
     prior = sample_prior(spec, fp.x_hat.shape[0], generator, fp.x_hat.device)
     x_gen = module.decode(concat_latent(spec, prior))
-    targets = [torch.cat([p, t]) for p, t in zip(part_codes(spec, target, prior), fp.targets, strict=True)]
+    targets = [torch.cat([p, t]) for p, t in zip(target_values(spec, target, prior), fp.targets, strict=True)]
     return QBatch(torch.cat([x_gen, fp.x_hat]), targets)
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vmieval.distributions import gaussian_log_density
+from vmieval.distributions import gaussian_log_density, part_width
 from vmieval.spec import ModelSpec, Target
 
 QArchitecture = Literal["mlp", "conv", "paper"]
@@ -37,15 +37,7 @@ class QPart:
 
 def q_parts(spec: ModelSpec, target: Target) -> tuple[QPart, ...]:
     """Q's output heads for a target: K logits per categorical part, a Gaussian per slice of dims."""
-    parts: list[QPart] = []
-    for part in target.parts:
-        block = spec.block(part.block)
-        if block.kind == "categorical":
-            parts.append(QPart("categorical", part.label(), block.size))
-        else:
-            start, stop = (0, block.size) if part.start is None else (part.start, part.stop)
-            parts.append(QPart("gaussian", part.label(), int(stop) - int(start)))
-    return tuple(parts)
+    return tuple(QPart(spec.block(p.block).kind, p.label(), part_width(spec, p)) for p in target.parts)
 
 
 class QNetwork(nn.Module):
