@@ -78,6 +78,7 @@ def results_document(results: list[TrainResult]) -> dict[str, Any]:
 @click.option("--lam", type=float, default=None, help="Weight of the MI term (MI objective).")
 @click.option("--entropy", type=click.Choice(["prior", "aggregate"]), default=None, help="H(c) in the MI bound.")
 @click.option("--epochs", type=int, default=None)
+@click.option("--iterations", type=int, default=None, help="Iteration budget of a *-paper preset (default 150000).")
 @click.option("--beta-z", type=float, default=None, help="KL weight of the Gaussian block(s) in training (default 1).")
 @click.option("--beta-z-anneal-epochs", type=int, default=None, help="Decay --beta-z linearly to 1 over N epochs.")
 @click.option("--batch-size", type=int, default=None)
