@@ -150,3 +150,18 @@ def test_data_sprites_streams_the_fixture_splits() -> None:
         open_dataset("sprites", "valid")
     with pytest.raises(UsageError, match="generated"):
         open_dataset("sprites", "test", data_dir="/tmp")
+
+
+def test_sprites_preset_trains_a_burgess_checkpoint(tmp_path) -> None:
+    from vmieval.trainers import resolve_config, train
+    from vmieval.trainers.presets import TrainConfig
+
+    import vmieval
+
+    config = resolve_config("sprites-gauss10", epochs=1, limit=64, heldout=32, device="cpu")
+    assert config.spec().observation_shape == (1, 64, 64) and config.dataset == "sprites"
+    assert TrainConfig.from_dict(config.to_dict()) == config  # observation_shape survives JSON
+    result = train(config, tmp_path / "s.pt")
+    model = vmieval.load(result.path)
+    assert model.info.architecture == "burgess" and model.spec.observation_shape == (1, 64, 64)
+    assert model.training_record["dataset"] == "sprites"
