@@ -250,3 +250,53 @@ def test_rgb_to_grey_only_when_asked(tmp_path: Path) -> None:
         stacked(open_dataset(str(tmp_path / "rgb.npy"), fit=Fit((1, 4, 4))))
     images, _, _ = stacked(open_dataset(str(tmp_path / "rgb.npy"), fit=Fit((1, 4, 4), rgb_to_grey=True)))
     assert images.shape == (2, 1, 4, 4)
+
+
+def test_torchvision_emnist_variant_from_its_raw_layout(tmp_path: Path) -> None:
+    raw = tmp_path / "EMNIST" / "raw"
+    raw.mkdir(parents=True)
+    native = ramp(4, 1, 28, 28)[:, 0]
+    (raw / "emnist-letters-test-images-idx3-ubyte").write_bytes(idx(native))
+    (raw / "emnist-letters-test-labels-idx1-ubyte").write_bytes(idx(np.array([1, 2, 3, 26], dtype=np.uint8)))
+    data = open_dataset("emnist_letters", data_dir=tmp_path)
+    out, labels, _ = stacked(data)
+    assert data.name == "emnist-letters" and torch.cat(labels).tolist() == [1, 2, 3, 26]
+    assert torch.equal(out[:, 0], torch.from_numpy(native).float() / 255)
+    assert len(data.provenance) == 2
+
+
+def test_torchvision_celeba_from_its_published_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CelebA's list files (space-separated, counts and headers as published) and aligned JPEG-named images;
+    the test split's 40 attributes become factors. torchvision's md5 check is for the official lists."""
+    import torchvision.datasets.celeba
+
+    base = tmp_path / "celeba"
+    (base / "img_align_celeba").mkdir(parents=True)
+    names = [f"{i:06d}.jpg" for i in range(1, 5)]
+    partition = [0, 2, 2, 1]
+    attrs = np.where(np.random.default_rng(6).random((4, 40)) > 0.5, 1, -1)
+    attr_names = [f"attr{j}" for j in range(40)]
+    rng = np.random.default_rng(7)
+    for name in names:
+        Image.fromarray(rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)).save(base / "img_align_celeba" / name)
+
+    def table(header: str | None, rows: list[str]) -> str:
+        return "".join([f"{len(rows)}\n{header}\n" if header else "", *(r + "\n" for r in rows)])
+
+    attr_rows = [n + "".join(f" {a}" for a in row) for n, row in zip(names, attrs, strict=True)]
+    files = {
+        "list_eval_partition.txt": table(None, [f"{n} {p}" for n, p in zip(names, partition, strict=True)]),
+        "identity_CelebA.txt": table(None, [f"{n} {i}" for i, n in enumerate(names)]),
+        "list_bbox_celeba.txt": table("image_id x_1 y_1 width height", [f"{n} 1 2 3 4" for n in names]),
+        "list_landmarks_align_celeba.txt": table("lefteye_x " * 10, [f"{n}" + " 5" * 10 for n in names]),
+        "list_attr_celeba.txt": table(" ".join(attr_names), attr_rows),
+    }  # fmt: skip
+    for name, text in files.items():
+        (base / name).write_text(text)
+    monkeypatch.setattr(torchvision.datasets.celeba, "check_integrity", lambda *args: True)
+    data = open_dataset("CelebA", data_dir=tmp_path, fit=Fit((3, 64, 64)))
+    out, labels, factors = stacked(data)
+    assert len(data) == 2 and not data.labelled and data.factor_names == tuple(attr_names)
+    assert out.shape == (2, 3, 64, 64)
+    assert torch.equal(torch.cat(factors), torch.from_numpy((attrs[[1, 2]] + 1) // 2).double())
+    assert Path(data.provenance[-1].path).name == "img_align_celeba"
