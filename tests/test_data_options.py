@@ -113,3 +113,36 @@ def test_grey_flag_allows_rgb_to_grey(tmp_path: Path) -> None:
     assert isinstance(refused.exception, DataError) and "--grey" in str(refused.exception)
     converted, seen = run([model((1, 4, 4))], ["--data", str(tmp_path / "rgb.npy"), "--grey"])
     assert converted.exit_code == 0 and seen["data"].images.shape == (3, 1, 4, 4)
+
+
+def bad_inputs(tmp_path: Path) -> dict[str, str]:
+    """One of each bad data input, written into tmp_path; returns --data values by name."""
+    np.savez(tmp_path / "count.npz", images=np.zeros((5, 28, 28), np.uint8), labels=np.arange(4))
+    np.save(tmp_path / "five.npy", np.zeros((2, 1, 1, 28, 28), np.uint8))
+    np.save(tmp_path / "empty.npy", np.zeros((2, 0, 0), np.uint8))
+    (tmp_path / "noimages").mkdir()
+    (tmp_path / "noimages" / "readme.txt").write_text("no images here")
+    import h5py
+
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["images"] = np.zeros((2, 28, 28), np.uint8)
+    return {
+        "label count": str(tmp_path / "count.npz"),
+        "5-D array": str(tmp_path / "five.npy"),
+        "0x0 images": str(tmp_path / "empty.npy"),
+        "no images": str(tmp_path / "noimages"),
+        "HDF5 key": f"{tmp_path / 'd.h5'}:pixels",
+        "missing file": str(tmp_path / "nothing.npz"),
+    }
+
+
+@pytest.mark.parametrize("case", ["label count", "5-D array", "0x0 images", "no images", "HDF5 key", "missing file"])
+def test_bad_data_is_one_line_and_exit_5_from_the_cli(tmp_path: Path, case: str) -> None:
+    from shared_paths import FIXTURE_MODELS
+    from vmieval.cli.main import cli
+
+    args = ["mi-bound", str(FIXTURE_MODELS / "sample-joint-mi.pt"), "--data", bad_inputs(tmp_path)[case]]
+    result = CliRunner().invoke(cli, args)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 5, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
