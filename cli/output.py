@@ -9,6 +9,7 @@ the `--format` the user chose. Output that is not a terminal gets the table at i
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import sys
@@ -44,8 +45,7 @@ def settings() -> Settings:
 
 
 def update_settings(ctx: click.Context, **changes: Any) -> None:
-    current = ctx.meta.get(_SETTINGS_KEY, Settings())
-    ctx.meta[_SETTINGS_KEY] = Settings(**{**current.__dict__, **changes})
+    ctx.meta[_SETTINGS_KEY] = dataclasses.replace(ctx.meta.get(_SETTINGS_KEY, Settings()), **changes)
 
 
 def wants_json() -> bool:
