@@ -72,7 +72,7 @@ def main() -> None:
         )
         logvar = torch.from_numpy(rng.normal(-2, 0.5, (n, args.latents)))
         inputs = (mean, logvar, factors)
-        fast, (ours, _) = cpu_seconds(partial(factor_terms, *inputs), args.repeats)
+        fast, (ours, _, _) = cpu_seconds(partial(factor_terms, *inputs), args.repeats)
         slow, ref = cpu_seconds(partial(baseline_terms, *inputs), args.repeats)
         agree = float((ours - ref).abs().max())
         print(f"N={n} D={args.latents} F={len(CLASSES)}: one pass {fast:.2f} s, per class {slow:.2f} s, "

@@ -16,6 +16,13 @@ a code identifies its image, hence every factor, and I_q(z_j; v_k) reads H(v_k) 
 Cost: O(D · N²) density evaluations, one pass per dim for all factors together (each class mixture
 is a sum over the same exponentiated matrix); memory O(chunk · N).
 
+Chance level: a code's own posterior weighs 1/N_v in q̄_v but 1/N in q̄, so with few images per class
+the value is positive even for a dim independent of the factor (it is the estimand's true value on
+this finite set, in which a code partly identifies its image). `null_values` is the same estimator
+on the same draws with the factor rows permuted among the images (same class sizes, seeded): what
+each cell reads at chance. Published MIGs use dSprites' full grid (over 18k images per class),
+where that null is near 0; on a few thousand images with 32- or 40-class factors it is not.
+
 MIG (Chen et al. 2018, β-TCVAE): per factor, (I of the most informative dim − I of the second) /
 H(v_k), averaged over factors. Its stderr holds the top-two choice and H(v_k) fixed: the per-image
 gap terms averaged over factors, std / √N. Factors with a single class (H = 0, dSprites' colour)
@@ -78,8 +85,8 @@ class MIGScore:
 class FactorMI:
     """The [D, F] matrix I_q(z_j; v_k) in nats with its stderr, beside H(v_k) [F] (plug-in, exact on
     this dataset) and I_q(x; z_j) [D] from the same draws; `near_cap` names saturated dims (their
-    row reads about H(v_k) for every factor). A matrix, not `Estimate` rows: one estimator and one
-    N for all of it, and its cells are indexed by (latent, factor)."""
+    row reads about H(v_k) for every factor); `null_values` [D, F] is each cell's chance level. A
+    matrix, not `Estimate` rows: one estimator and one N for all of it, cells indexed by (latent, factor)."""
 
     latent_names: tuple[str, ...]
     factor_names: tuple[str, ...]
@@ -91,6 +98,7 @@ class FactorMI:
     near_cap: tuple[str, ...]
     n: int
     split: str
+    null_values: np.ndarray
     estimator: str = MONTE_CARLO
 
 
@@ -156,9 +164,15 @@ def _log_own_class(
 
 
 def factor_terms(
-    mean: torch.Tensor, logvar: torch.Tensor, factors: np.ndarray, generator: torch.Generator, chunk: int = 1024
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image Monte-Carlo terms: of I_q(z_j; v_k) [N, D, F] and of I_q(x; z_j) [N, D] (float64).
+    mean: torch.Tensor,
+    logvar: torch.Tensor,
+    factors: np.ndarray,
+    generator: torch.Generator,
+    chunk: int = 1024,
+    null_seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-image Monte-Carlo terms (float64): of I_q(z_j; v_k) [N, D, F], of I_q(x; z_j) [N, D], and
+    of the chance level [N, D, F] (factor rows permuted among images by `null_seed`).
 
     `mean`, `logvar` [N, D]; `factors` int [N, F]. One code per image and dim, drawn in dim order
     from `generator`. Per dim, the density matrix M[i, m] = log q(t_i | x_m) (`aggregate.log_q_matrix`,
@@ -168,7 +182,9 @@ def factor_terms(
     mean, logvar = mean.double().cpu(), logvar.double().cpu()
     n, d = mean.shape
     index, sizes, log_ratio = _class_index(factors)
+    perm = torch.from_numpy(np.random.default_rng(null_seed).permutation(n))
     terms = torch.empty(n, d, len(sizes), dtype=torch.float64)
+    null_terms = torch.empty_like(terms)
     own_terms = torch.empty(n, d, dtype=torch.float64)
     for j in range(d):
         post = GaussianPosterior(mean[:, j : j + 1], logvar[:, j : j + 1])
@@ -181,9 +197,11 @@ def factor_terms(
             log_total = torch.log(e.sum(1))  # log Σ_m exp(M − a): log q̄(t_i) = a + this − log N
             # log q̄_v(t_i) − log q̄(t_i) = log(own-class sum / total) + log(N / N_v)
             terms[rows, j] = _log_own_class(m, e, index, sizes, rows) - log_total[:, None] + log_ratio[rows]
+            null_own = _log_own_class(m, e, index[perm], sizes, rows)
+            null_terms[rows, j] = null_own - log_total[:, None] + log_ratio[perm][rows]
             own = m.diagonal(offset=start)  # log q(t_i | x_i)
             own_terms[rows, j] = own - (a[:, 0] + log_total - math.log(n))
-    return terms, own_terms
+    return terms, own_terms, null_terms
 
 
 def factor_mi(
@@ -204,7 +222,7 @@ def factor_mi(
     v = check_factors(factors, n, factor_names)
     f_names = factor_names or tuple(f"v{k}" for k in range(v.shape[1]))
     z_names = latent_names or tuple(f"z[{j}]" for j in range(d))
-    terms, own = factor_terms(mean, logvar, v, generator, chunk)
+    terms, own, null = factor_terms(mean, logvar, v, generator, chunk)
     stats = [mean_and_stderr(terms[:, j, k]) for j in range(d) for k in range(v.shape[1])]
     values = np.array([s[0] for s in stats]).reshape(d, -1)
     stderr = np.array([s[1] for s in stats]).reshape(d, -1)
@@ -212,7 +230,8 @@ def factor_mi(
     cap = float(np.log(n))
     near_cap = tuple(z for z, (value, _) in zip(z_names, info, strict=True) if value > cap - CAP_MARGIN)
     result = FactorMI(z_names, f_names, values, stderr, factor_entropies(v),
-                      np.array([i[0] for i in info]), np.array([i[1] for i in info]), near_cap, n, split)  # fmt: skip
+                      np.array([i[0] for i in info]), np.array([i[1] for i in info]), near_cap, n, split,
+                      null.mean(0).numpy())  # fmt: skip
     return result, terms
 
 
