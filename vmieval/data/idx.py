@@ -70,15 +70,17 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "vmieval"
 
 
-def _read_exactly(stream: BinaryIO, size: int) -> tuple[bytearray, bool]:
-    """Read `size` bytes in chunks (never one giant read) and whether more bytes follow."""
-    out = bytearray()
-    while len(out) < size:
-        chunk = stream.read(min(_CHUNK, size - len(out)))
-        if not chunk:
+def _read_exactly(stream: BinaryIO, size: int) -> tuple[np.ndarray, int, bool]:
+    """Read up to `size` bytes into one buffer of that size, in chunks (never one giant read):
+    the buffer, how many bytes came, and whether more bytes follow."""
+    out = np.empty(size, dtype=np.uint8)
+    view, got = memoryview(out), 0
+    while got < size:
+        n = stream.readinto(view[got : got + _CHUNK])
+        if not n:
             break
-        out += chunk
-    return out, bool(stream.read(1))
+        got += n
+    return out, got, bool(stream.read(1))
 
 
 def read_idx_with_digest(path: Path, ndim: int) -> tuple[np.ndarray, str]:
@@ -116,19 +118,19 @@ def read_idx_with_digest(path: Path, ndim: int) -> tuple[np.ndarray, str]:
                     f"{path}: its header declares {' x '.join(map(str, dims))} = {expected} bytes, more than "
                     f"the {stored}-byte file can hold; the file is corrupt or hostile"
                 )
-            payload, more = _read_exactly(stream, expected)
+            payload, got, more = _read_exactly(stream, expected)
     except DataError:
         raise
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot read IDX file {path}: {exc}") from None
-    if len(payload) != expected or more:
-        found = f"{len(payload)}" if not more else "more"
+    if got != expected or more:
+        found = f"{got}" if not more else "more"
         raise DataError(
             f"{path} is truncated or padded: header {dims} needs {expected} bytes after the header, found {found}"
         )
     digest = hashlib.sha256(head)
     digest.update(payload)
-    return np.frombuffer(bytes(payload), dtype=np.uint8).reshape(dims), digest.hexdigest()
+    return payload.reshape(dims), digest.hexdigest()
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
