@@ -21,6 +21,7 @@ from vmieval.cli.progress import phase_callback, progress
 
 from vmieval.atomic import check_writable
 from vmieval.estimators.config import MIConfig
+from vmieval.outputs import check_model_names
 
 if TYPE_CHECKING:  # torch-importing modules are imported where used, so --help stays instant
     from vmieval.estimators import MIResult
@@ -95,6 +96,7 @@ def mi_bound_command(
     config = MIConfig(**settings)  # validates every value: a bad one is a one-line UsageError
     if out is not None:
         check_writable(out, force)
+        check_model_names([Path(checkpoint).stem])  # it names the HDF5 group: refuse `..pt` before the work
     model = load_checkpoint(checkpoint, format=fmt, trust=trust)
     data = load_for_models([model], dataset, data_dir, download, split, image_size, limit)
     with progress() as bar:

@@ -149,11 +149,11 @@ def file_blocker(tmp: Path) -> Path:
     return tmp / "a_file"
 
 
-def mi_out(target: str) -> Build:
+def mi_out(target: str, checkpoint_name: str = "honest.pt") -> Build:
     def build(tmp: Path) -> list[str]:
         file_blocker(tmp)
         (tmp / "exists.h5").write_text("earlier")
-        path = tiny_native(tmp / "honest.pt")
+        path = tiny_native(tmp / checkpoint_name)
         out = target.replace("TMP", str(tmp))
         return ["mi-bound", str(path), "--dataset", "mnist-sample", "--limit", "64", "--out", out]
 
@@ -342,6 +342,7 @@ CASES: dict[str, tuple[Build, int, str]] = {
     "mi_bound_out_in_proc": (mi_out("/proc/vmieval-rows.h5"), 6, "not writable"),
     "mi_bound_out_name_too_long": (mi_out("TMP/" + "o" * 250 + ".h5"), 6, "longer than this filesystem allows"),
     "mi_bound_out_exists": (mi_out("TMP/exists.h5"), 6, "--force"),
+    "mi_bound_checkpoint_dotdot": (mi_out("TMP/rows.h5", "..pt"), 6, "model name"),
     "train_out_under_a_file": (train_out("TMP/a_file/runs"), 6, "a_file is a file"),
     "train_out_in_proc": (train_out("/proc/vmieval-runs"), 6, "not writable"),
     # -- options out of range -------------------------------------------------------------------------------
