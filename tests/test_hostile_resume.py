@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -68,8 +69,16 @@ def _killed_at(config, path: Path, boundary: int) -> int:
             code = 1
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return status
+    deadline = time.monotonic() + 300
+    while True:  # a forked child that deadlocks must fail the test, not hang the suite
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"the child killed at boundary {boundary} never finished")
+        time.sleep(0.02)
 
 
 def _same_states(a: dict, b: dict) -> bool:
@@ -116,3 +125,19 @@ def test_a_damaged_resume_state_is_one_checkpoint_error(tmp_path: Path) -> None:
     torch.save({"format": "vmieval-train-resume", "epochs_done": "1"}, sidecar_path(path))
     with pytest.raises(CheckpointError, match="epochs_done"):
         train(config.replace(epochs=2), path, resume=True)
+
+
+def test_a_resume_file_from_before_it_held_the_checkpoint_still_resumes(tmp_path: Path, reference: dict) -> None:
+    """Version 1 sidecars (no embedded checkpoint) pair with the checkpoint file, as they used to."""
+    config, path = tiny_config(), tmp_path / "m.pt"
+    train(config.replace(epochs=1), path)
+    side = load_sidecar(sidecar_path(path))
+    generators = {}
+    for name, state in side["rng"].items():
+        generators[name] = torch.Generator()
+        generators[name].set_state(state)
+    save_sidecar(sidecar_path(path), side["config"], 1, side["q"], side["optimisers"], generators)
+    assert "checkpoint" not in load_sidecar(sidecar_path(path))
+    resumed = train(config, path, resume=True)
+    assert _without_timing(reference["result"].history) == _without_timing(resumed.history)
+    assert _same_states(reference["payload"]["state_dict"], read_payload(path)["state_dict"])
