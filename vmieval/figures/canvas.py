@@ -7,6 +7,7 @@ integer scale, pixel for pixel.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 from vmieval.atomic import atomic_write
 
 if TYPE_CHECKING:
+    import numpy as np
     from matplotlib.figure import Figure
 
 DPI = 100
@@ -30,6 +32,30 @@ def new_figure(width_px: int, height_px: int, constrained: bool = True) -> Figur
     fig = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained" if constrained else None)
     FigureCanvasAgg(fig)
     return fig
+
+
+def panel_figure(
+    n: int,
+    per_row: int,
+    panel_px: tuple[int, int],
+    margins_px: tuple[int, int, int, int] = (72, 16, 56, 84),
+    gaps_px: tuple[int, int] = (22, 44),
+) -> tuple[Figure, np.ndarray]:
+    """`n` small panels sharing both axes, `per_row` to a row, each `panel_px` (w, h) pixels, with
+    fixed margins (left, right, top, bottom) and gaps (between columns, rows). Laid out by hand:
+    constrained layout re-ticks every shared panel on each of its passes (seconds per figure)."""
+    rows = math.ceil(n / per_row)
+    (pw, ph), (left, right, top, bottom), (gw, gh) = panel_px, margins_px, gaps_px
+    width = left + right + per_row * pw + (per_row - 1) * gw
+    height = top + bottom + rows * ph + (rows - 1) * gh
+    fig = new_figure(width, height, constrained=False)
+    box = {"left": left / width, "right": 1 - right / width, "top": 1 - top / height, "bottom": bottom / height}
+    axes = fig.subplots(
+        rows, per_row, sharex=True, sharey=True, squeeze=False, gridspec_kw=box | {"wspace": gw / pw, "hspace": gh / ph}
+    )
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes
 
 
 def model_colours(models: Sequence[str]) -> dict[str, str]:
