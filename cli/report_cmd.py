@@ -89,6 +89,7 @@ def report_command(
         compare,
         document,
         report_mi_config,
+        same_traversals,
         to_json,
         unique_names,
         write_outputs,
@@ -124,7 +125,8 @@ def report_command(
             bar.update(task, description=message)
 
         for model, name in zip(models, names, strict=True):
-            reports.append(build_report(model, data, name, config, progress=show))
+            same = same_traversals(config, reports[0], model) if reports else config  # A's dims for B
+            reports.append(build_report(model, data, name, same, progress=show))
             bar.advance(task)
         bar.update(task, description="writing")
     if not writes:
