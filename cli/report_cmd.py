@@ -56,7 +56,8 @@ def _default_out(names: list[str]) -> Path:
 @click.option(
     "--traverse-dims",
     metavar="A,B",
-    help="The two Gaussian dims of the grid traversal (paper Fig 2). Default: the two highest-KL dims.",
+    help="The two Gaussian dims of the grid traversal (paper Fig 2). Default: the two highest-KL dims "
+    "(of the first model: a comparison draws every model on the same dims).",
 )
 @common_options
 def report_command(
