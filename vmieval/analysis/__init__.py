@@ -1,35 +1,58 @@
 """Analyses of a frozen VAE beside the MI numbers: cluster accuracy, contingency and probability
 histograms of a categorical block, latent traversals, the ELBO and its KL terms, training curves.
 
-Each is a pure function of (FrozenVAE, data, generator, config) returning a dataclass.
+Each reads the split encoded once (`vmieval.encoded.EncodedSplit`), plus the FrozenVAE where it must
+decode (ELBO, traversals), and returns a dataclass. Names are imported on first use, so importing one
+analysis does not import the others' libraries (scikit-learn's k-means, torchvision).
 """
 
-from vmieval.analysis.cluster import ClusterConfig, ClusterResult, cluster_analysis
-from vmieval.analysis.contingency import CategoricalConfig, CategoricalSummary, categorical_summary
-from vmieval.analysis.curves import TrainingCurves, curves_from_history, training_curves
-from vmieval.analysis.elbo import ElboConfig, ElboResult, elbo_analysis
-from vmieval.analysis.kmeans import KMeansConfig, kmeans_accuracy, kmeans_cluster_analysis
-from vmieval.analysis.traversals import Grid, TraversalConfig, Traversals, save_png, traversal_grids
+from vmieval.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "categorical_summary": "vmieval.analysis.contingency",
+        "CategoricalConfig": "vmieval.analysis.contingency",
+        "CategoricalSummary": "vmieval.analysis.contingency",
+        "cluster_analysis": "vmieval.analysis.cluster",
+        "ClusterConfig": "vmieval.analysis.cluster",
+        "ClusterResult": "vmieval.analysis.cluster",
+        "curves_from_history": "vmieval.analysis.curves",
+        "elbo_analysis": "vmieval.analysis.elbo",
+        "ElboConfig": "vmieval.analysis.elbo",
+        "ElboResult": "vmieval.analysis.elbo",
+        "Grid": "vmieval.analysis.traversals",
+        "kmeans_accuracy": "vmieval.analysis.kmeans",
+        "kmeans_cluster_analysis": "vmieval.analysis.kmeans",
+        "KMeansConfig": "vmieval.analysis.kmeans",
+        "save_png": "vmieval.analysis.traversals",
+        "training_curves": "vmieval.analysis.curves",
+        "TrainingCurves": "vmieval.analysis.curves",
+        "traversal_grids": "vmieval.analysis.traversals",
+        "TraversalConfig": "vmieval.analysis.traversals",
+        "Traversals": "vmieval.analysis.traversals",
+    },
+)
 
 __all__ = [
+    "categorical_summary",
     "CategoricalConfig",
     "CategoricalSummary",
+    "cluster_analysis",
     "ClusterConfig",
     "ClusterResult",
+    "curves_from_history",
+    "elbo_analysis",
     "ElboConfig",
     "ElboResult",
     "Grid",
-    "KMeansConfig",
-    "TrainingCurves",
-    "TraversalConfig",
-    "Traversals",
-    "categorical_summary",
-    "cluster_analysis",
-    "curves_from_history",
-    "elbo_analysis",
     "kmeans_accuracy",
     "kmeans_cluster_analysis",
+    "KMeansConfig",
     "save_png",
-    "traversal_grids",
     "training_curves",
+    "TrainingCurves",
+    "traversal_grids",
+    "TraversalConfig",
+    "Traversals",
 ]
