@@ -146,15 +146,17 @@ def report_job(job: Job, split: str, with_mi: bool, log: Path, models: tuple[Pat
 
 
 def _mi_row(mi: dict, target: str, side: str, kinds: tuple[str, ...], valid: bool) -> float | None:
-    """The first MI row for `target` on `side` of one of `kinds` (and validity); None if absent."""
-    for i, quantity in enumerate(mi.get("quantity", [])):
+    """The first MI row for `target` on `side` of one of `kinds` (and validity), chosen by the rows'
+    structured fields (quantity, family), never by their labels; None if absent."""
+    quantity = "I(t;x_hat)" if side == "decoder" else "I_q(x;t)"
+    for i in range(len(mi.get("key", []))):
         if (
-            mi["target"][i] == target
+            mi["quantity"][i] == quantity
+            and mi["target"][i] == target
             and mi["side"][i] == side
             and mi["kind"][i] in kinds
             and bool(mi["valid"][i]) == valid
-            and mi["estimator"][i].startswith(("barber-agakov", "exact", "Monte Carlo"))
-            and quantity.startswith("I(" if side == "decoder" else "I_q(x;")
+            and mi["family"][i] in ("barber-agakov", "exact", "monte-carlo")
         ):
             return mi["value"][i]
     return None
