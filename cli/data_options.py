@@ -76,7 +76,7 @@ def dataset_for(models: list[FrozenVAE], requested: str | None) -> str:
     names = set(mapped.values())
     if len(names) > 1:
         raise UsageError(f"the checkpoints were trained on different datasets ({', '.join(sorted(names))}); "
-                         f"pass --data")  # fmt: skip
+                         f"pass --dataset or --data to choose")  # fmt: skip
     return names.pop() if names else DEFAULT_DATASET  # type: ignore[return-value]
 
 
@@ -119,6 +119,7 @@ def open_for_models(
     data = open_dataset(name, split, data_dir, download, limit, meta.get("subsample_seed"), fit)
     native, wanted = data.source.shape, data.shape
     if native != wanted and image_size is None:
-        before, after = "x".join(map(str, native)), "x".join(map(str, wanted))
+        shown = slice(1, None) if native[0] == wanted[0] else slice(None)  # channels only when they change
+        before, after = "x".join(map(str, native[shown])), "x".join(map(str, wanted[shown]))
         output.info(f"note: {data.name} images {before} -> {after} to fit the model (--image-size sets the size)")
     return data
