@@ -172,3 +172,12 @@ def test_report_json_alone_writes_nothing_and_runs_twice(tmp_path: Path, monkeyp
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["sample-joint-mi"]["attrs"]["dataset"] == "mnist-sample"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["mi-bound", "report"])
+def test_unknown_dataset_and_folder_checkpoint_are_one_line(command: str, tmp_path: Path) -> None:
+    unknown = CliRunner().invoke(cli, [command, str(FIXTURE_MODELS / "sample-joint-mi.pt"), "--dataset", "nope"])
+    folder = CliRunner().invoke(cli, [command, str(tmp_path)])
+    for result in (unknown, folder):
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and result.stdout == ""
