@@ -168,7 +168,7 @@ def test_files_without_a_hash_load_as_before(tiny_native: Path) -> None:
 
 
 def test_committed_fixtures_predate_the_hash_and_load() -> None:
-    for path in FIXTURE_MODELS.glob("*.pt"):
+    for path in FIXTURE_MODELS.glob("sample-joint-*.pt"):  # sprites-gauss10 was trained after the hash came
         meta = json.loads(torch.load(path, weights_only=True)["metadata"])
         assert "tensors_sha256" not in meta
         assert vmieval.load(path).spec.blocks

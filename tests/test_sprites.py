@@ -165,3 +165,26 @@ def test_sprites_preset_trains_a_burgess_checkpoint(tmp_path) -> None:
     model = vmieval.load(result.path)
     assert model.info.architecture == "burgess" and model.spec.observation_shape == (1, 64, 64)
     assert model.training_record["dataset"] == "sprites"
+
+
+def test_sprites_fixture_model_carries_position_above_chance() -> None:
+    """The committed sprites model, through the encoded split: some latent reads x, and some reads y,
+    well above the chance level of a 400-image set with 32 classes per factor."""
+    import torch
+    from shared_paths import FIXTURE_MODELS
+
+    import vmieval
+    from vmieval.data.resolve import load_images
+    from vmieval.encoded import encode_split
+    from vmieval.estimators.factors import FactorConfig, split_factor_report
+    from vmieval.synthetic.sprites import FACTOR_NAMES as NAMES
+
+    model = vmieval.load(FIXTURE_MODELS / "sprites-gauss10-mi.pt")
+    assert model.spec.observation_shape == (1, 64, 64) and model.training_record["dataset"] == "sprites"
+    encoded = encode_split(model, load_images("sprites", "test", limit=400))
+    mi = split_factor_report(encoded, torch.Generator().manual_seed(0), FactorConfig(bootstrap=0)).mi
+    above = mi.values - mi.null_values
+    for factor in ("x", "y"):
+        k = NAMES.index(factor)
+        j = int(above[:, k].argmax())
+        assert above[j, k] > 4 * mi.stderr[j, k] + 0.1, (factor, mi.values[:, k], mi.null_values[:, k])
