@@ -13,6 +13,7 @@ what the code knows, and is therefore a baseline, never a bound.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from sklearn.cluster import KMeans
 from vmieval.analysis.cluster import KMEANS, ClusterResult, score_assignments
 from vmieval.distributions import GaussianPosterior
 from vmieval.errors import UsageError
+
+if TYPE_CHECKING:
+    from vmieval.encoded import EncodedSplit
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,10 @@ def kmeans_accuracy(
     return score_assignments(assignments, labels, k, KMEANS, split, None)
 
 
-def kmeans_cluster_analysis(encoded: object, config: KMeansConfig = KMeansConfig()) -> ClusterResult:
-    """k-means cluster accuracy of an encoded split (`vmieval.encoded.EncodedSplit`: its Gaussian
-    posterior means and labels); an unlabelled split is a UsageError the caller reports once."""
-    labels = getattr(encoded, "labels", None)
-    if labels is None:
+def kmeans_cluster_analysis(encoded: EncodedSplit, config: KMeansConfig = KMeansConfig()) -> ClusterResult:
+    """k-means cluster accuracy of an encoded split (its Gaussian posterior means and labels); an
+    unlabelled split is a UsageError the caller reports once."""
+    if encoded.labels is None:
         raise UsageError("cluster accuracy needs class labels; this data has none")
-    features = gaussian_means(dict(encoded.posterior.items()))  # type: ignore[attr-defined]
-    return kmeans_accuracy(features, labels.cpu().numpy(), str(encoded.split), config)  # type: ignore[attr-defined]
+    features = gaussian_means(dict(encoded.posterior.items()))
+    return kmeans_accuracy(features, encoded.labels.cpu().numpy(), encoded.split, config)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -50,6 +51,9 @@ from vmieval.errors import UsageError
 from vmieval.estimators.aggregate import log_q_matrix
 from vmieval.estimators.encoder import CAP_MARGIN, sample_codes
 from vmieval.estimators.estimate import mean_and_stderr
+
+if TYPE_CHECKING:
+    from vmieval.encoded import EncodedSplit
 
 MONTE_CARLO = "Monte Carlo: full-dataset mixtures q(z_j) and q(z_j|v_k) (one code per image)"
 MIG_MC = "MIG (Chen et al. 2018): Monte-Carlo I_q(z_j; v_k), gap / H(v_k); stderr: delta method, top two fixed"
@@ -213,16 +217,18 @@ def factor_mi(
     latent_names: tuple[str, ...] | None = None,
     split: str = "test",
     chunk: int = 1024,
+    null_seed: int = 0,
 ) -> tuple[FactorMI, torch.Tensor]:
     """The I_q(z_j; v_k) matrix of Gaussian posteriors `mean`, `logvar` [N, D] against integer
-    `factors` [N, F], and its per-image terms [N, D, F] (for MIG's stderr)."""
+    `factors` [N, F], and its per-image terms [N, D, F] (for MIG's stderr); `null_seed` draws the
+    relabelling of the chance level."""
     if mean.ndim != 2 or mean.shape != logvar.shape or mean.shape[0] < 2:
         raise UsageError(f"posterior means and log-variances must be equal [N, D] shapes, N >= 2; got {mean.shape}")
     n, d = mean.shape
     v = check_factors(factors, n, factor_names)
     f_names = factor_names or tuple(f"v{k}" for k in range(v.shape[1]))
     z_names = latent_names or tuple(f"z[{j}]" for j in range(d))
-    terms, own, null = factor_terms(mean, logvar, v, generator, chunk)
+    terms, own, null = factor_terms(mean, logvar, v, generator, chunk, null_seed)
     stats = [mean_and_stderr(terms[:, j, k]) for j in range(d) for k in range(v.shape[1])]
     values = np.array([s[0] for s in stats]).reshape(d, -1)
     stderr = np.array([s[1] for s in stats]).reshape(d, -1)
@@ -256,9 +262,8 @@ def mig_from_matrix(values: np.ndarray, entropies: np.ndarray, factor_names: tup
     gap_se = np.full(values.shape[1], np.nan)
     se = float("nan")
     if terms is not None:
-        per_factor = (terms[:, top[:, 0], cols] - terms[:, top[:, 1], cols])[:, keep] / torch.from_numpy(
-            entropies[keep]
-        )
+        h = torch.from_numpy(entropies[keep])
+        per_factor = (terms[:, top[:, 0], cols] - terms[:, top[:, 1], cols])[:, keep] / h
         gap_se[keep] = [mean_and_stderr(per_factor[:, i])[1] for i in range(per_factor.shape[1])]
         se = mean_and_stderr(per_factor.mean(1))[1]
     return MIGScore(float(np.nanmean(gaps)), se, gaps, gap_se, top, skipped, estimator)
@@ -314,8 +319,10 @@ def factor_report(
     config: FactorConfig = FactorConfig(),
 ) -> FactorReport:
     """The factor matrix, its MIG and the disentanglement_lib MIG for posteriors [N, D] and factors
-    [N, F]; the Monte-Carlo draws come from `generator`, the bootstrap from `config.seed`."""
-    mi, terms = factor_mi(mean, logvar, factors, generator, factor_names, latent_names, split, config.chunk)
+    [N, F]; the Monte-Carlo draws come from `generator`, the chance-level relabelling and the
+    bootstrap from `config.seed`."""
+    mi, terms = factor_mi(mean, logvar, factors, generator, factor_names, latent_names, split, config.chunk,
+                          config.seed)  # fmt: skip
     mig = mig_from_matrix(mi.values, mi.factor_entropy, mi.factor_names, MIG_MC, terms)
     v = check_factors(factors, mi.n)
     matrix, hist = histogram_mig(mean.double().cpu().numpy(), v, mi.factor_names, config)
@@ -323,20 +330,19 @@ def factor_report(
 
 
 def split_factor_report(
-    encoded: object, generator: torch.Generator, config: FactorConfig = FactorConfig()
+    encoded: EncodedSplit, generator: torch.Generator, config: FactorConfig = FactorConfig()
 ) -> FactorReport:
     """`factor_report` of an encoded split (`vmieval.encoded.EncodedSplit`): every Gaussian block's
     dims, named `block[j]`, against the split's factors; a split without factors is a UsageError
     that the caller reports once."""
-    factors = getattr(encoded, "factors", None)
+    factors = encoded.factors
     if factors is None:
         raise UsageError("factor metrics (MIG) need ground-truth factors; this data has none")
-    gaussians = [(name, p) for name, p in encoded.posterior.items() if isinstance(p, GaussianPosterior)]  # type: ignore[attr-defined]
+    gaussians = [(name, p) for name, p in encoded.posterior.items() if isinstance(p, GaussianPosterior)]
     if not gaussians:
         raise UsageError("factor metrics need a Gaussian latent block; this model has none")
     mean = torch.cat([p.mean for _, p in gaussians], dim=1)
     logvar = torch.cat([p.logvar for _, p in gaussians], dim=1)
     names = tuple(f"{name}[{j}]" for name, p in gaussians for j in range(p.mean.shape[1]))
-    factor_names = tuple(getattr(encoded, "factor_names", ())) or None
-    split = str(getattr(encoded, "split", "test"))
-    return factor_report(mean, logvar, factors, generator, factor_names, names, split, config)
+    factor_names = tuple(encoded.factor_names) or None
+    return factor_report(mean, logvar, factors, generator, factor_names, names, encoded.split, config)
