@@ -300,3 +300,25 @@ def test_torchvision_celeba_from_its_published_files(tmp_path: Path, monkeypatch
     assert out.shape == (2, 3, 64, 64)
     assert torch.equal(torch.cat(factors), torch.from_numpy((attrs[[1, 2]] + 1) // 2).double())
     assert Path(data.provenance[-1].path).name == "img_align_celeba"
+
+
+def test_download_reaches_torchvision_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vmieval.data import torchvision_sets
+
+    calls: list[bool] = []
+
+    def fake_open(base: str, variant: str | None, root: Path, split: str, download: bool) -> None:
+        calls.append(download)
+        raise RuntimeError("Dataset not found. You can use download=True to download it")
+
+    monkeypatch.setattr(torchvision_sets, "_open", fake_open)
+    for download in (False, True):
+        with pytest.raises(DataError):
+            open_dataset("cifar10", data_dir=tmp_path, download=download)
+    assert calls == [False, True]
+
+
+def test_square_fit_keeps_native_channels(tmp_path: Path) -> None:
+    np.save(tmp_path / "rgb.npy", ramp(2, 3, 4, 4))
+    data = open_dataset(str(tmp_path / "rgb.npy"), fit=Fit.square(6))
+    assert data.shape == (3, 6, 6) and stacked(data)[0].shape == (2, 3, 6, 6)

@@ -176,8 +176,10 @@ class Dataset:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """[C, H, W] of the images `batches` yields."""
-        return self.fit.shape if self.fit is not None and self.fit.shape else self.source.shape
+        """[C, H, W] of the images `batches` yields (a 0 in the fit keeps the native value)."""
+        if self.fit is None or self.fit.shape is None:
+            return self.source.shape
+        return tuple(w or n for w, n in zip(self.fit.shape, self.source.shape, strict=True))  # type: ignore[return-value]
 
     # -- choosing and fitting ----------------------------------------------------------------------
     def select(self, limit: int | None = None, seed: int | None = None) -> Dataset:

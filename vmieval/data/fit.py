@@ -30,7 +30,11 @@ MAX_SIDE = 8192  # larger targets are a typo, and would allocate gigabytes per b
 
 @dataclass(frozen=True)
 class Fit:
-    """What the model wants: `shape` [C, H, W] (None: keep native), `value_range`, RGB -> grey allowed."""
+    """What the model wants: `shape` [C, H, W], `value_range`, and whether RGB -> grey is allowed.
+
+    `shape` None keeps the native shape; a 0 channel count keeps the native channels, and H = W = 0 the
+    native size (`Fit.square(size)` is `--image-size` alone, on data whose channels are left as they are).
+    """
 
     shape: tuple[int, int, int] | None = None
     value_range: tuple[float, float] = (0.0, 1.0)
