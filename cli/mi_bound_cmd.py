@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from vmieval.cli import output
@@ -18,9 +18,9 @@ from vmieval.cli.data_options import data_options, load_for_models
 from vmieval.cli.option_types import SEED
 from vmieval.cli.options import checkpoint_format_option, common_options
 from vmieval.cli.progress import phase_callback, progress
+from vmieval.cli.q_options import mi_config, q_options
 
 from vmieval.atomic import check_writable
-from vmieval.estimators.config import MIConfig
 from vmieval.outputs import check_model_names
 
 if TYPE_CHECKING:  # torch-importing modules are imported where used, so --help stays instant
@@ -50,16 +50,9 @@ def rows_table(result: MIResult, title: str) -> output.Table:
 
 @click.command("mi-bound")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("--target", default=None, help="Latent target: c, z[0:2], c,z[0:2]. Default: every categorical "
-              "block, else the first two dims of the first Gaussian block.")  # fmt: skip
-@click.option("--codes", type=click.Choice(["posterior", "prior"]), default="posterior", show_default=True,
-              help="Decoder-side codes: encoder posteriors of real images, or the prior.")  # fmt: skip
+@q_options
 @data_options
-@click.option("--samples", type=int, default=MIConfig.samples, show_default=True, help="Generated (code, image) pairs.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
-@click.option("--q-arch", type=click.Choice(["mlp", "conv"]), default="mlp", show_default=True)
-@click.option("--max-epochs", type=int, default=MIConfig.max_epochs, show_default=True, help="Q training epochs.")
-@click.option("--patience", type=int, default=MIConfig.patience, show_default=True, help="Early-stopping patience.")
 @checkpoint_format_option
 @click.option("--trust", is_flag=True, help="Allow running the programs of an exported archive.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the rows to this HDF5 file.")
@@ -67,33 +60,26 @@ def rows_table(result: MIResult, title: str) -> output.Table:
 @common_options
 def mi_bound_command(
     checkpoint: str,
-    target: str | None,
-    codes: str,
     dataset: str | None,
     data_dir: str | None,
     download: bool,
     split: str,
     image_size: int | None,
     limit: int | None,
-    samples: int,
     seed: int,
-    q_arch: str,
-    max_epochs: int,
-    patience: int,
     fmt: str,
     trust: bool,
     out: str | None,
     force: bool,
+    **q: Any,
 ) -> None:
     """Lower bounds on I(target; decoded image) and the encoder's I_q(x; target) for CHECKPOINT."""
     from vmieval.checkpoints import load_checkpoint
     from vmieval.encoded import encode_split
     from vmieval.estimators import estimate_mi
-    from vmieval.results import ModelMeta, mi_document, to_json, unique_names, write_document
+    from vmieval.results import ModelMeta, mi_document, stage_generator, to_json, unique_names, write_document
 
-    settings = {"target": target, "codes": codes, "samples": samples, "q_arch": q_arch, "max_epochs": max_epochs,
-                "patience": patience, "seed": seed, "split": split}  # fmt: skip
-    config = MIConfig(**settings)  # validates every value: a bad one is a one-line UsageError
+    config = mi_config(q, seed, split)  # validates every value: a bad one is a one-line UsageError
     if out is not None:
         check_writable(out, force)
         check_model_names([Path(checkpoint).stem])  # it names the HDF5 group: refuse `..pt` before the work
@@ -102,7 +88,8 @@ def mi_bound_command(
     with progress() as bar:
         report = phase_callback(bar)  # one step per phase; every step ends finished
         report("encode", 0, 1)
-        result = estimate_mi(model, encode_split(model, data), config, progress=report)
+        # the report's MI stage generator: same checkpoint, data, options and seed give the report's rows
+        result = estimate_mi(model, encode_split(model, data), config, stage_generator(seed, "mi"), report)
     for warning in result.warnings:
         output.warn(warning)
     name = unique_names([Path(checkpoint).stem])[0]
@@ -110,5 +97,5 @@ def mi_bound_command(
     if out is not None:
         write_document(out, tree, force=force)
         output.wrote(out)
-    title = f"{name}: {data.name} {data.split} (N={len(data)}), target {result.target}, {codes} codes"
+    title = f"{name}: {data.name} {data.split} (N={len(data)}), target {result.target}, {config.codes} codes"
     output.emit([rows_table(result, title)], document=to_json(tree))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from vmieval.cli import output
@@ -16,6 +17,7 @@ from vmieval.cli.data_options import data_options, load_for_models
 from vmieval.cli.option_types import SEED
 from vmieval.cli.options import checkpoint_format_option, common_options
 from vmieval.cli.progress import progress
+from vmieval.cli.q_options import mi_config, q_options
 
 from vmieval.errors import UsageError
 from vmieval.outputs import check_report_folder
@@ -50,9 +52,7 @@ def _default_out(names: list[str]) -> Path:
 @click.option("--trust", is_flag=True, help="Allow loading exported models (runs their programs).")
 @click.option("--force", is_flag=True, help="Overwrite an existing report in the output folder.")
 @click.option("--no-mi", is_flag=True, help="Skip the MI estimates (the slow part).")
-@click.option(
-    "--samples", type=int, default=3000, show_default=True, help="Generated (code, image) pairs for the Q bound."
-)
+@q_options
 @click.option(
     "--traverse-dims",
     metavar="A,B",
@@ -75,8 +75,8 @@ def report_command(
     trust: bool,
     force: bool,
     no_mi: bool,
-    samples: int,
     traverse_dims: str | None,
+    **q: Any,
 ) -> None:
     """Report on CHECKPOINT: MI bounds beside KL, ELBO, cluster accuracy, contingency, traversals."""
     from vmieval.cli.render import report_view
@@ -89,7 +89,6 @@ def report_command(
         check_outputs,
         compare,
         document,
-        report_mi_config,
         same_traversals,
         to_json,
         unique_names,
@@ -102,6 +101,7 @@ def report_command(
         raise UsageError("--compare needs two or more checkpoints")
     if not compare_mode and len(checkpoints) > 1:
         raise UsageError(f"got {len(checkpoints)} checkpoints; pass --compare to compare them")
+    mi = None if no_mi else mi_config(q, seed, split)  # mi-bound's policy and defaults; a bad value fails here
     names = unique_names([Path(c).stem for c in checkpoints])
     writes = out_dir is not None or not output.wants_json()  # --json alone prints the document, writes nothing
     out = Path(out_dir) if out_dir else _default_out(names)
@@ -113,7 +113,7 @@ def report_command(
     data = load_for_models(models, dataset, data_dir, download, split, image_size, limit)
     config = ReportConfig(
         seed=seed,
-        mi=None if no_mi else report_mi_config(split, seed, samples),
+        mi=mi,
         traversal=TraversalConfig(dims=_two_dims(traverse_dims)),
     )
     for model in models:

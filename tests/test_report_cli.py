@@ -9,13 +9,14 @@ import h5py
 import pytest
 import torch
 from click.testing import CliRunner
+from shared_paths import FIXTURE_MODELS
 from vmieval.cli.main import cli
 
 from vmieval.architectures import build_architecture
 from vmieval.checkpoints import save_native
 from vmieval.spec import ModelSpec, categorical, gaussian
 
-FAST = ["--dataset", "mnist-sample", "--limit", "100", "--samples", "100"]
+FAST = ["--dataset", "mnist-sample", "--limit", "100", "--samples", "100", "--max-epochs", "5", "--q-hidden", "32"]
 
 
 def checkpoint(path: Path, spec: ModelSpec, seed: int) -> Path:
@@ -125,3 +126,35 @@ def test_traverse_dims_choose_the_grid_pair(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "--traverse-dims" in bad.stderr
     outside = run("report", str(path), *FAST, "--no-mi", "--traverse-dims", "0,9", "--out", str(tmp_path / "c"))
     assert outside.exit_code == 2 and "0..3" in outside.stderr
+
+
+def test_report_and_mi_bound_share_one_q_policy() -> None:
+    """Same Q options with the same defaults in both commands (MIConfig's)."""
+    from vmieval.cli.mi_bound_cmd import mi_bound_command
+    from vmieval.cli.report_cmd import report_command
+
+    from vmieval.estimators.config import MIConfig
+
+    defaults = [{p.name: p.default for p in command.params} for command in (report_command, mi_bound_command)]
+    for name in ("target", "codes", "samples", "max_epochs", "patience", "q_arch", "q_hidden"):
+        assert defaults[0][name] == defaults[1][name] == getattr(MIConfig, name), name
+
+
+def test_report_and_mi_bound_agree_on_the_fixture_mi_model() -> None:
+    """The decoder-side bounds of `report` and `mi-bound` on the same model, data and Q options agree
+    within 3 combined standard errors (the report once fitted a smaller Q for fewer epochs)."""
+    model = str(FIXTURE_MODELS / "sample-joint-mi.pt")
+    common = ["--dataset", "mnist-sample", "--limit", "200", "--samples", "1000", "--q-hidden", "32", "--seed", "1"]
+    report = run("report", model, *common, "--json")  # --json alone: the document, no files
+    bound = run("mi-bound", model, *common, "--json")
+    assert report.exit_code == 0 and bound.exit_code == 0, report.output + bound.output
+    rows = []
+    for doc in (json.loads(report.stdout), json.loads(bound.stdout)):
+        mi = doc["sample-joint-mi"]["mi"]
+        rows.append({k: (v, s) for k, v, s in zip(mi["key"], mi["value"], mi["stderr"], strict=True)})
+        assert json.loads(doc["sample-joint-mi"]["attrs"]["settings"])["mi"]["q_hidden"] == 32
+    decoder = [k for k in rows[1] if k.startswith("I(t;x_hat)")]
+    assert decoder and set(rows[0]) == set(rows[1])
+    for key in decoder:
+        (a, sa), (b, sb) = rows[0][key], rows[1][key]
+        assert abs(a - b) <= 3 * (sa**2 + sb**2) ** 0.5, (key, a, b)

@@ -6,8 +6,8 @@ from vmieval.results.build import (
     WrittenReport,
     build_report,
     check_outputs,
-    report_mi_config,
     same_traversals,
+    stage_generator,
     write_outputs,
 )
 from vmieval.results.compare import Comparison, MetricRow, compare
@@ -27,8 +27,8 @@ __all__ = [
     "compare",
     "document",
     "mi_document",
-    "report_mi_config",
     "same_traversals",
+    "stage_generator",
     "to_json",
     "unique_names",
     "write_document",

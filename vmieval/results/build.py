@@ -46,20 +46,12 @@ STAGES = ("mi", "elbo", "cluster", "categorical", "traversals", "training")
 Progress = Callable[[str], None]
 
 
-def report_mi_config(split: str, seed: int, samples: int = 3000, max_epochs: int = 10) -> MIConfig:
-    """Estimator settings sized for a report on a small split (500 test images, a few seconds per
-    model on 2 CPU cores): 3,000 generated pairs, a 128-unit MLP Q and a short early-stopped fit.
-    A smaller or shorter-trained Q gives a looser (still valid) lower bound; for the tightest
-    numbers run the MI estimator with its own defaults (`MIConfig()`)."""
-    return MIConfig(samples=samples, max_epochs=max_epochs, patience=3, q_hidden=128, split=split, seed=seed)
-
-
 @dataclass(frozen=True)
 class ReportConfig:
     """Every setting of a report; stored in the report (`settings`). `mi` None skips the MI stage."""
 
     seed: int = 0
-    mi: MIConfig | None = field(default_factory=lambda: report_mi_config("test", 0))
+    mi: MIConfig | None = field(default_factory=MIConfig)  # the estimator's own policy, as in `mi-bound`
     elbo: ElboConfig = ElboConfig()
     cluster: ClusterConfig = ClusterConfig()
     categorical: CategoricalConfig = CategoricalConfig()
