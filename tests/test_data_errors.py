@@ -233,3 +233,27 @@ def test_hdf5_unwritten_huge_datasets_cost_nothing(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert batch.images.shape == (3, 1, 2, 2) and peak < 8 * (1 << 20)
+
+
+def test_a_split_too_large_for_memory_is_refused_before_allocating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vmieval.data import Fit
+    from vmieval.data import dataset as dataset_module
+
+    np.save(tmp_path / "x.npy", np.zeros((10, 4, 4), np.uint8))
+    one_short = 10 * 64 * 64 * 4 - 1  # one byte short of ten float32 images of 64x64
+    monkeypatch.setattr(dataset_module, "available_memory", lambda: one_short)
+    data = open_dataset(str(tmp_path / "x.npy"), fit=Fit((1, 64, 64)))
+    one_line_data_error(data.to_memory, "--limit or a smaller --image-size")
+    assert len(data.select(limit=9).to_memory()) == 9
+
+
+def test_large_images_shrink_the_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vmieval.data import Fit
+    from vmieval.data import dataset as dataset_module
+
+    np.save(tmp_path / "x.npy", np.zeros((10, 4, 4), np.uint8))
+    monkeypatch.setattr(dataset_module, "BATCH_BYTES", 3 * 8 * 8 * 4)
+    sizes = [len(b.images) for b in open_dataset(str(tmp_path / "x.npy"), fit=Fit((1, 8, 8))).batches(512)]
+    assert sizes == [3, 3, 3, 1]

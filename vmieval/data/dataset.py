@@ -19,6 +19,7 @@ Provenance: every source lists the files it read; `provenance` hashes them (sha2
 from __future__ import annotations
 
 import hashlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,19 @@ from vmieval.data.fit import Fit, convert
 from vmieval.errors import DataError, UsageError
 
 DEFAULT_BATCH = 512
+BATCH_BYTES = 256 * 2**20  # float32 images per batch, at most (one image per batch at least)
 MAX_DEFLATE_RATIO = 1032  # deflate cannot expand more than this: a bound on what compressed bytes can hold
+
+
+def available_memory() -> int:
+    """Bytes the kernel says a new allocation can take (MemAvailable; all RAM where /proc is absent)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 @dataclass(frozen=True)
@@ -40,7 +53,8 @@ class FileRecord:
     """One file (or folder) a dataset was read from: its path, sha256 and size in bytes.
 
     For a folder of images, `sha256` is the digest of the sorted `relative path, file sha256` lines of
-    the images used, so the record changes when any image changes, is added or is removed.
+    every image the source reads (a whole folder; a CelebA split's images), so the record changes when
+    any image changes, is added or is removed.
     """
 
     path: str
@@ -211,6 +225,8 @@ class Dataset:
         """Converted batches in index order; only one batch of float images exists at a time."""
         if batch_size < 1:
             raise UsageError(f"batch size must be positive, got {batch_size}")
+        # Large images (e.g. --image-size 4096) shrink the batch, so one batch stays near BATCH_BYTES.
+        batch_size = max(1, min(batch_size, BATCH_BYTES // (4 * int(np.prod(self.shape)))))
         fit = self.fit or Fit()
         for start in range(0, len(self), batch_size):
             chunk = self._chunk(start, start + batch_size)
@@ -231,6 +247,12 @@ class Dataset:
         batch (keeping small ones in a list fragments the heap and raises peak memory well above N images).
         """
         n = len(self)
+        need, free = 4 * n * int(np.prod(self.shape)), available_memory()
+        if need > free:
+            raise DataError(
+                f"{self.description}: {n} images of {'x'.join(map(str, self.shape))} take {_mib(need)} as float32, "
+                f"more than the {_mib(free)} available; use --limit or a smaller --image-size"
+            )
         images = labels = factors = None
         filled = 0
         for batch in self.batches(batch_size):
@@ -261,6 +283,10 @@ class Dataset:
             description=self.description,
             dataset=self,
         )
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.0f} MiB" if size >= 2**20 else f"{size:,} bytes"
 
 
 def _labels(labels: np.ndarray | None, where: str) -> torch.Tensor | None:
