@@ -10,7 +10,6 @@ from vmieval.spec import ModelSpec, categorical, gaussian, parse_target
 
 def test_offsets_follow_block_order(joint_spec: ModelSpec) -> None:
     assert joint_spec.param_offsets() == {"z": (0, 8), "c": (8, 18)}
-    assert joint_spec.latent_offsets() == {"z": (0, 4), "c": (4, 14)}
     assert joint_spec.param_width == 18 and joint_spec.latent_width == 14
 
 

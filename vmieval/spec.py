@@ -105,10 +105,6 @@ class ModelSpec:
         """Start/end of each block in the encoder's flat parameter vector."""
         return _offsets(self.blocks, "param_width")
 
-    def latent_offsets(self) -> dict[str, tuple[int, int]]:
-        """Start/end of each block in the decoder's latent input vector."""
-        return _offsets(self.blocks, "decoder_width")
-
     # -- validation and JSON ---------------------------------------------------------------------
     def validate(self) -> None:
         shape = self.observation_shape
