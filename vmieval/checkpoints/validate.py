@@ -23,11 +23,8 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def state_digest(state: Mapping[str, torch.Tensor]) -> str:
