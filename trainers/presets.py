@@ -4,18 +4,13 @@ categorical) on MNIST, Fashion-MNIST and the embedded MNIST sample.
 The config is saved, as JSON, in every checkpoint's training record, so a reference model can be
 rebuilt and its numbers traced to the exact settings that produced it.
 
-Why these defaults: an MLP trains a 10k-image MNIST pair in a few minutes on a 2-core CPU, where
-the paper's conv net takes several times longer for the same ELBO (`--architecture conv` keeps it
-available). Trained on the ELBO alone, the joint model routes everything through its Gaussian
-block and leaves the categorical one at the prior (MNIST, 30 epochs: I_q(x;c) = 0.00 nats). With
-lambda = 5 and the aggregate entropy, I_q(x;c) passes 1.8 nats within 5 epochs and 2.0 by 10, at
-an ELBO within about one nat of the ELBO model's; the prior entropy (the paper's log K) instead
-lets the encoder collapse onto one category (I_q = 0 while the bound reads log K), see
-`objectives.py`. Temperature 1 -> 0.5 over 10 epochs, 50 epochs: about a minute per model on 10k
-MNIST images on two cores. The Gaussian presets use lambda = 1: the bound on continuous dims is not
-capped by log K (a sharp Q has a large log-density), and at lambda = 5 the MI term overwhelms the
-ELBO (MNIST, 10 epochs: ELBO -165 against -122, bound unstable); at lambda = 1, z[0:2] carries a
-3.6-nat bound for 2.4 nats of ELBO.
+Why these defaults: an MLP, because it trains a 10k-image MNIST pair in minutes on a small CPU
+(`--architecture conv` keeps the paper's conv net available); lambda = 5 with the aggregate entropy
+for the joint presets, because the ELBO alone leaves the categorical block at the prior and the
+prior entropy (the paper's log K) lets the encoder collapse onto one category (`objectives.py`);
+lambda = 1 for the Gaussian presets, because a bound on continuous dims is not capped by log K and
+a larger lambda overwhelms the ELBO. The measurements behind each choice, with the commands that
+produced them, are in benchmarks/README.md ("Why the trainer defaults").
 """
 
 from __future__ import annotations
