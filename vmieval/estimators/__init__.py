@@ -1,8 +1,10 @@
 """Mutual-information estimators: decoder-side bounds (post-hoc Q) and encoder-side values and bounds.
 
-Every estimator is a pure function of (FrozenVAE, data, generator, config) returning a dataclass
-whose `estimates()` are `Estimate` rows: value, standard error, sample size, split, estimator.
-`estimate_mi` runs all of them for one target.
+Every estimator is a pure function of the split encoded once (`vmieval.encoded.EncodedSplit`), the
+FrozenVAE where it must decode, a generator and a config, returning a dataclass whose `estimates()`
+are `Estimate` rows: a value with its standard error, sample size and split, identified by
+structured fields (quantity, side, kind, family, entropy, params). `estimate_mi` runs all of them
+for one target.
 """
 
 from vmieval.lazy import lazy_exports
