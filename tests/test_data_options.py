@@ -13,6 +13,7 @@ import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from shared_paths import SHARED_JOINTVAE
 from vmieval.cli.data_options import data_options, dataset_for, load_for_models
 
 from vmieval.data import idx as idx_module
@@ -146,3 +147,29 @@ def test_bad_data_is_one_line_and_exit_5_from_the_cli(tmp_path: Path, case: str)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.exit_code == 5, result.output
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
+
+
+@pytest.mark.skipif(not SHARED_JOINTVAE.exists(), reason="no JointVAE checkpoint in ../shared/data")
+def test_jointvae_fashion_record_is_scored_on_fashion_with_only_data_dir(tmp_path: Path) -> None:
+    """JointVAE's specs.json says `fashion_mnist`: with only --data-dir, the data is Fashion-MNIST (not
+    MNIST with a warning, as before), and the results say so."""
+    import json
+    import shutil
+
+    from vmieval.cli.main import cli
+
+    folder = tmp_path / "jointvae-fashion"
+    folder.mkdir()
+    shutil.copy(SHARED_JOINTVAE, folder / "model.pt")
+    specs = json.loads((SHARED_JOINTVAE.parent / "specs.json").read_text())
+    (folder / "specs.json").write_text(json.dumps({**specs, "dataset": "fashion_mnist"}))
+    write_idx_split(tmp_path / "fashion", n=40)
+    args = ["mi-bound", str(folder / "model.pt"), "--data-dir", str(tmp_path / "fashion"), "--json"]
+    result = CliRunner().invoke(cli, [*args, "--samples", "200", "--max-epochs", "1"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (
+        '"dataset": "fashion-mnist"' in json.dumps(document)
+        and "warning: the checkpoint's dataset" not in result.stderr
+    )
+    assert "28x28 -> 32x32" in result.stderr
