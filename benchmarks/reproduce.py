@@ -213,13 +213,14 @@ def run_jobs(jobs: list[Job], log: Path) -> list[dict[str, Any]]:
 
 
 def kept_records(path: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records of an existing results.json that this invocation does not redo: other presets'
-    (e.g. the paper presets' from reproduce_paper.py) and other (dataset, setting, seed) triples."""
+    """The records of an existing results.json for the (dataset, setting) pairs this invocation does not
+    run (e.g. the paper presets' from reproduce_paper.py): a pair it runs is replaced whole, so one
+    table never mixes seeds trained on different data or budgets."""
     if not path.exists():
         return []
-    redone = {(r["dataset"], r["setting"], r["seed"]) for r in new}
+    redone = {(r["dataset"], r["setting"]) for r in new}
     old = json.loads(path.read_text()).get("runs", [])
-    return [r for r in old if (r.get("dataset"), r.get("setting"), r.get("seed")) not in redone]
+    return [r for r in old if (r.get("dataset"), r.get("setting")) not in redone]
 
 
 def parse_epochs(values: list[str]) -> dict[str, int]:
