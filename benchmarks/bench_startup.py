@@ -38,11 +38,14 @@ def machine() -> str:
     if cpuinfo.exists():
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
         cpu = names[0] if names else cpu
+    from importlib.metadata import version
+
     from vmieval.cli.options import available_cores, default_threads
 
     return (
-        f"{cpu}; {os.cpu_count()} logical cores ({available_cores()} available); Python {platform.python_version()}; "
-        f"load average {os.getloadavg()[0]:.2f}; vmieval default --threads {default_threads()}"
+        f"{cpu}; {os.cpu_count()} logical cores ({available_cores()} available); Python {platform.python_version()}, "
+        f"torch {version('torch')}; load average {os.getloadavg()[0]:.2f}; "
+        f"vmieval default --threads {default_threads()}"
     )
 
 
