@@ -36,7 +36,7 @@ def describe_table(checkpoint: str, info: dict) -> output.Table:
 
 
 @click.command("inspect")
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("checkpoint", type=click.Path())  # a file, or a pythae model folder
 @common_options
 def inspect_command(checkpoint: str) -> None:
     """Describe CHECKPOINT: format, architecture, latent spec, training record."""

@@ -11,4 +11,4 @@ TORCHVISION_DATASETS = ("kmnist", "emnist", "cifar10", "cifar100", "svhn", "cele
 SYNTHETIC_DATASETS = ("sprites", "sprites-rgb")  # vmieval.synthetic.source: generated, no files
 DATASETS = (*IDX_DATASETS, *TORCHVISION_DATASETS, *SYNTHETIC_DATASETS)
 SPLITS = ("train", "test", "valid")
-CHECKPOINT_FORMATS = ("auto", "native", "exported", "jointvae")  # vmieval.checkpoints.loader
+CHECKPOINT_FORMATS = ("auto", "native", "exported", "jointvae", "pythae")  # vmieval.checkpoints.loader

@@ -92,4 +92,4 @@ def _entry(name: str) -> ArchitectureEntry:
 
 def _load_builtin() -> None:
     # Imported lazily so that the registry module has no import cycle with the builders.
-    from vmieval.architectures import burgess, conv, jointvae, mlp, paper  # noqa: F401
+    from vmieval.architectures import burgess, conv, jointvae, mlp, paper, pythae_nets  # noqa: F401

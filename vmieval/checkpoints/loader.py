@@ -14,7 +14,7 @@ import torch
 from vmieval.checkpoints.bounds import check_layouts, check_legacy_checkpoint, check_zip_checkpoint
 from vmieval.checkpoints.native import is_native, load_native, parse_metadata
 from vmieval.choices import CHECKPOINT_FORMATS
-from vmieval.errors import CheckpointError, first_line
+from vmieval.errors import CheckpointError, UsageError, first_line
 from vmieval.frozen import FrozenVAE
 
 FORMATS = CHECKPOINT_FORMATS  # defined torch-free, for the CLI
@@ -24,8 +24,8 @@ def _check_file(path: Path) -> None:
     try:
         if not path.exists():
             raise CheckpointError(f"{path}: no such file")
-        if path.is_dir():
-            raise CheckpointError(f"{path}: is a directory, expected a checkpoint file")
+        if path.is_dir():  # a pythae model folder is claimed before this check (`pythae_folder`)
+            raise UsageError(f"{path}: is a directory, expected a checkpoint file or a pythae model folder")
         size = path.stat().st_size
     except OSError as exc:  # a name too long, a loop of links, a permission denied on the way
         raise CheckpointError(f"{str(path)[:200]}: cannot read ({exc.strerror or exc})") from None
@@ -132,6 +132,10 @@ def load_checkpoint(
     path = Path(path)
     if format not in FORMATS:
         raise CheckpointError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    from vmieval.checkpoints.pythae import load_pythae, pythae_folder
+
+    if (folder := pythae_folder(path, format)) is not None:
+        return load_pythae(folder, trust=trust, device=device)
     kind = sniff_format(path)
     if kind == "exported" or format == "exported":
         from vmieval.checkpoints.exported import load_exported
@@ -152,6 +156,10 @@ def load_checkpoint(
 def describe_checkpoint(path: str | Path) -> dict[str, Any]:
     """What a file is, read without building any model or running any program (`vmieval inspect`)."""
     path = Path(path)
+    from vmieval.checkpoints.pythae import describe_pythae, pythae_folder
+
+    if (folder := pythae_folder(path)) is not None:
+        return describe_pythae(folder)
     if sniff_format(path) == "exported":
         from vmieval.checkpoints.exported import read_exported_metadata
 
