@@ -49,7 +49,7 @@ def rows_table(result: MIResult, title: str) -> output.Table:
 
 
 @click.command("mi-bound")
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("checkpoint", type=click.Path())  # a file, or a pythae model folder
 @q_options
 @data_options
 @click.option("--seed", type=SEED, default=0, show_default=True)

@@ -38,7 +38,7 @@ def _default_out(names: list[str]) -> Path:
 
 
 @click.command("report")
-@click.argument("checkpoints", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("checkpoints", nargs=-1, type=click.Path())  # files, or pythae model folders
 @click.option("--compare", "compare_mode", is_flag=True, help="Compare two or more checkpoints side by side.")
 @click.option(
     "--out",
