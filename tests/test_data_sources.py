@@ -133,6 +133,7 @@ def write_folder(root: Path, classes: dict[str, int] | None, c: int = 3, sizes: 
 
 def test_folder_with_class_subfolders_gives_labels(tmp_path: Path) -> None:
     write_folder(tmp_path / "imgs", {"cat": 2, "dog": 3})
+    (tmp_path / "imgs" / ".ipynb_checkpoints").mkdir()  # hidden: not a class
     data = open_dataset(str(tmp_path / "imgs"))
     images, labels, _ = stacked(data)
     assert data.labelled and data.source.classes == ("cat", "dog")

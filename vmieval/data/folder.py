@@ -1,12 +1,12 @@
 """A folder of images: class subfolders give labels (torchvision's ImageFolder convention); a flat
 folder of images is unlabelled.
 
-Files are found and classes numbered by torchvision (`ImageFolder.find_classes` / `make_dataset`, in
-sorted order, with its list of image extensions) and decoded by PIL, as torchvision's own ImageFolder
-loader does (torchvision.io's decoders are deprecated since 0.29), never by hand; PIL's decompression-bomb
-limit stands. The colour mode is the first image's: a grey first image (with or without alpha) decodes
-every image as one grey channel, anything else as RGB (alpha dropped), so one folder yields one channel
-count.
+Classes are the subfolders in sorted order, numbered as torchvision's ImageFolder numbers them, except
+that hidden ones (`.ipynb_checkpoints`, `.git`) are not classes; files are listed by torchvision's
+`make_dataset` with its image extensions and decoded by PIL, as ImageFolder's own loader does
+(torchvision.io's decoders are deprecated since 0.29), never by hand; PIL's decompression-bomb limit
+stands. The colour mode is the first image's: a grey first image (with or without alpha) decodes every
+image as one grey channel, anything else as RGB (alpha dropped), so one folder yields one channel count.
 Images may differ in size; they are resized to the model's size in `fit.py` with everything else.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
 from vmieval.data.dataset import FileRecord, RawBatch, Source, folder_record
 from vmieval.errors import DataError
@@ -61,8 +61,8 @@ class FolderSource(Source):
             self.classes: tuple[str, ...] = ()
         elif subdirs:
             try:
-                classes, index = find_classes(str(self.root))
-                self.classes = tuple(classes)
+                self.classes = tuple(sorted(p.name for p in subdirs))
+                index = {name: i for i, name in enumerate(self.classes)}
                 samples = make_dataset(str(self.root), index, extensions=IMG_EXTENSIONS)
             except (FileNotFoundError, OSError) as exc:  # torchvision: "Found no valid file for the classes ..."
                 message = " ".join(str(exc).split())[:300]
