@@ -174,10 +174,12 @@ def test_report_json_alone_writes_nothing_and_runs_twice(tmp_path: Path, monkeyp
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("command", ["mi-bound", "report"])
+@pytest.mark.parametrize("command", ["inspect", "mi-bound", "report"])
 def test_unknown_dataset_and_folder_checkpoint_are_one_line(command: str, tmp_path: Path) -> None:
-    unknown = CliRunner().invoke(cli, [command, str(FIXTURE_MODELS / "sample-joint-mi.pt"), "--dataset", "nope"])
-    folder = CliRunner().invoke(cli, [command, str(tmp_path)])
-    for result in (unknown, folder):
+    results = [CliRunner().invoke(cli, [command, str(tmp_path)])]  # a folder that is no pythae model
+    if command != "inspect":
+        args = [command, str(FIXTURE_MODELS / "sample-joint-mi.pt"), "--dataset", "nope"]
+        results.append(CliRunner().invoke(cli, args))
+    for result in results:
         assert result.exit_code == 2, result.output
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and result.stdout == ""

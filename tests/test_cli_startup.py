@@ -43,7 +43,7 @@ def test_help_and_usage_errors_import_no_heavy_module() -> None:
         ["frobnicate"],
         ["report", "--bogus"],
         ["mi-bound"],
-        ["inspect", str(REPO / "fixtures")],
+        ["inspect", "model.pt", "--format", "xml"],
         ["train-reference", "--preset", "sample-joint", "--epochs", "many"],
     ]
     helps = [["--help"], *([name, "--help"] for name in COMMANDS)]
