@@ -8,6 +8,7 @@ and every source image's pairs kept in one fold.
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -110,3 +111,5 @@ def test_crossfit_with_posterior_codes_and_reproducible() -> None:
     paper = next(e for e in a.estimates() if not e.valid)
     assert paper.value - valid.value == pytest.approx(math.log(K) - a.entropy, abs=1e-9)
     assert valid.value <= a.entropy + 1e-9
+    stored = json.loads(str(a.to_dict()["intervals"]))  # one JSON string: an HDF5 attribute as it is
+    assert stored[valid.key]["high"] == pytest.approx(valid.value + 1.959964 * valid.stderr, abs=1e-6)

@@ -11,6 +11,7 @@ their H(t) are those of `qbound.py`; the InfoNCE, NWJ and interpolated rows are 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -56,13 +57,21 @@ class CrossFitBound(QBoundResult):
         return any(c.still_improving for c in self.curves)
 
     def to_dict(self) -> dict[str, object]:
+        """QBoundResult's fields plus `folds` and, as one JSON string (an HDF5 attribute as it is),
+        each row's raw stderr, degrees of freedom, 95% interval and fold values, by row key."""
         out = super().to_dict()
         out["folds"] = self.folds
-        out["curves"] = [c.to_dict() for c in self.curves]
-        out["intervals"] = {
-            key: {"stderr": i.stderr, "df": i.df, "low": i.low, "high": i.high, "folds": list(self.fold_values[key])}
+        intervals = {
+            key: {
+                "stderr": i.stderr,
+                "df": i.df if math.isfinite(i.df) else None,
+                "low": i.low,
+                "high": i.high,
+                "folds": list(self.fold_values[key]),
+            }
             for key, i in self.intervals.items()
         }
+        out["intervals"] = json.dumps(intervals, sort_keys=True)
         return out
 
 
