@@ -20,6 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
+from hostile_files import torch_zip_with_pickle
 from vmieval.cli.main import cli
 
 from vmieval.architectures import build_architecture
@@ -209,3 +210,19 @@ def test_a_folder_that_is_not_pythae_is_a_usage_error(tmp_path: Path) -> None:
         load_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match="not a pythae model folder"):
         load_checkpoint(tmp_path, format="pythae")
+
+
+def test_model_pt_is_read_through_the_loader_s_bounds(tmp_path: Path) -> None:
+    """A model.pt whose pickle names code, or whose tensor is a stride-0 view of 30000 x 30000 floats,
+    is refused like any checkpoint: nothing runs, nothing huge is allocated."""
+    marker = tmp_path / "ran"
+    code = save_folder(tmp_path / "code")
+    torch_zip_with_pickle(code / "model.pt", pickle.dumps({"model_state_dict": _Marker(str(marker))}))
+    view = save_folder(tmp_path / "view")
+    state = pythae_state((1, 28, 28), 4)
+    state["encoder.embedding.weight"] = torch.zeros(30000).expand(30000, 30000)
+    torch.save({"model_state_dict": state}, view / "model.pt")
+    for folder, fragment in ((code, "other than tensors"), (view, "expanded or overlapping view")):
+        result = CliRunner().invoke(cli, ["mi-bound", str(folder), "--dataset", "mnist-sample"])
+        assert result.exit_code == 3 and result.stderr.count("\n") == 1 and fragment in result.stderr, result.stderr
+    assert not marker.exists()
