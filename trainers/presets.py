@@ -262,7 +262,7 @@ SPRITES_GAUSS10 = TrainConfig(
     architecture="burgess",
     arch_config={"channels": 16, "hidden": 48},
     observation_shape=(1, 64, 64),
-    epochs=20,
+    epochs=10,
     batch_size=64,
 )
 PRESETS: dict[str, TrainConfig] = {**_make_presets(), SPRITES_GAUSS10.preset: SPRITES_GAUSS10}
