@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from vmieval.cli import output
-from vmieval.cli.data_options import data_options, load_for_models
+from vmieval.cli.data_options import data_options, open_for_models
 from vmieval.cli.option_types import SEED
-from vmieval.cli.options import checkpoint_format_option, common_options
+from vmieval.cli.options import checkpoint_format_option, common_options, device_option
 from vmieval.cli.progress import phase_callback, progress
 from vmieval.cli.q_options import mi_config, q_options
 
@@ -54,6 +54,7 @@ def rows_table(result: MIResult, title: str) -> output.Table:
 @data_options
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @checkpoint_format_option
+@device_option
 @click.option("--trust", is_flag=True, help="Allow running the programs of an exported archive.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the rows to this HDF5 file.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
@@ -68,6 +69,7 @@ def mi_bound_command(
     limit: int | None,
     seed: int,
     fmt: str,
+    device: str,
     trust: bool,
     out: str | None,
     force: bool,
@@ -75,16 +77,18 @@ def mi_bound_command(
 ) -> None:
     """Lower bounds on I(target; decoded image) and the encoder's I_q(x; target) for CHECKPOINT."""
     from vmieval.checkpoints import load_checkpoint
+    from vmieval.devices import resolve_device
     from vmieval.encoded import encode_split
     from vmieval.estimators import estimate_mi
     from vmieval.results import ModelMeta, mi_document, stage_generator, to_json, unique_names, write_document
 
+    where = str(resolve_device(device))  # once, before any work: --device cuda without CUDA is exit 2
     config = mi_config(q, seed, split)  # validates every value: a bad one is a one-line UsageError
     if out is not None:
         check_writable(out, force)
         check_model_names([Path(checkpoint).stem])  # it names the HDF5 group: refuse `..pt` before the work
-    model = load_checkpoint(checkpoint, format=fmt, trust=trust)
-    data = load_for_models([model], dataset, data_dir, download, split, image_size, limit)
+    model = load_checkpoint(checkpoint, format=fmt, trust=trust, device=where)
+    data = open_for_models([model], dataset, data_dir, download, split, image_size, limit)  # streamed
     with progress() as bar:
         report = phase_callback(bar)  # one step per phase; every step ends finished
         report("encode", 0, 1)

@@ -124,3 +124,15 @@ def checkpoint_format_option(command: Callable[..., Any]) -> Callable[..., Any]:
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options of every command: --threads, --format, --json, --quiet."""
     return threads_option(output_options(command))
+
+
+def device_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--device auto|cpu|cuda (passed to the command as `device`; resolved once, by the command)."""
+    return click.option(
+        "--device",
+        type=click.Choice(("auto", "cpu", "cuda")),
+        default="auto",
+        show_default=True,
+        help="Where the networks run: CUDA when torch sees one (auto), or the named device. "
+        "Estimators reduce over images on the CPU in float64 either way.",
+    )(command)

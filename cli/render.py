@@ -68,6 +68,35 @@ def contingency_table(report: Report) -> Table | None:
     return Table(f"{report.name}: label x {c.block}", columns, rows)
 
 
+def factor_table(report: Report) -> Table | None:
+    """I_q(z_j; v_k) in nats: one row per latent dim, one column per factor, each factor's most
+    informative dim in bold; H(v_k) and each factor's MIG gap as the last rows."""
+    f = report.factors
+    if f is None:
+        return None
+    mi = f.mi
+    columns = [Column("latent"), *(Column(name, "right") for name in mi.factor_names), Column("I_q(x; z_j)", "right")]
+    best = mi.values.argmax(axis=0)
+    rows: list[list[Cell]] = []
+    for j, latent in enumerate(mi.latent_names):
+        cells: list[Cell] = [latent]
+        for k in range(len(mi.factor_names)):
+            style = "bold" if best[k] == j else ""
+            cells.append(Styled(((fmt(mi.values[j, k], 2), style), (f" ± {fmt(mi.stderr[j, k], 2)}", "dim"))))
+        cells.append(fmt(mi.latent_info[j], 2))
+        rows.append(cells)
+    rows.append([Styled((("H(v_k)", "dim"),)), *(fmt(h, 2) for h in mi.factor_entropy), ""])
+    rows.append([Styled((("MIG gap", "dim"),)), *(fmt(g, 3) for g in f.mig.gaps), ""])
+    footnotes = [
+        f"{mi.estimator}; N={mi.n}, {mi.split} split; nats; bold: each factor's most informative dim",
+        f"MIG {fmt(f.mig.value)} ± {fmt(f.mig.stderr)}; {f.histogram_mig.estimator}: "
+        f"{fmt(f.histogram_mig.value)} ± {fmt(f.histogram_mig.stderr)} (bootstrap)",
+    ]
+    if f.mig.skipped:
+        footnotes.append(f"left out of MIG (one class): {', '.join(f.mig.skipped)}")
+    return Table(f"{report.name}: I_q(z_j; v_k), latent x factor", columns, rows, footnotes)
+
+
 def contingency_panel(reports: list[Report]) -> SideBySide | None:
     tables = [t for t in (contingency_table(r) for r in reports) if t is not None]
     return SideBySide(tables) if tables else None
@@ -118,6 +147,7 @@ def notes_lines(reports: list[Report]) -> list[str]:
 def report_view(comparison: Comparison, reports: list[Report]) -> list[Block]:
     """Everything `vmieval report` prints on stdout, in reading order (the files it wrote go to stderr)."""
     parts: list[Block] = [metrics_table(comparison, reports)]
+    parts += [t for t in (factor_table(r) for r in reports) if t is not None]
     for extra in (contingency_panel(reports), training_table(reports)):
         if extra is not None:
             parts.append(extra)

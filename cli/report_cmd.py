@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 from vmieval.cli import output
-from vmieval.cli.data_options import data_options, load_for_models
+from vmieval.cli.data_options import data_options, open_for_models
 from vmieval.cli.option_types import SEED
-from vmieval.cli.options import checkpoint_format_option, common_options
+from vmieval.cli.options import checkpoint_format_option, common_options, device_option
 from vmieval.cli.progress import progress
 from vmieval.cli.q_options import mi_config, q_options
 
@@ -49,6 +49,7 @@ def _default_out(names: list[str]) -> Path:
 @data_options
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every random draw (stored).")
 @checkpoint_format_option
+@device_option
 @click.option("--trust", is_flag=True, help="Allow loading exported models (runs their programs).")
 @click.option("--force", is_flag=True, help="Overwrite an existing report in the output folder.")
 @click.option("--no-mi", is_flag=True, help="Skip the MI estimates (the slow part).")
@@ -72,6 +73,7 @@ def report_command(
     limit: int | None,
     seed: int,
     fmt: str,
+    device: str,
     trust: bool,
     force: bool,
     no_mi: bool,
@@ -83,6 +85,8 @@ def report_command(
 
     from vmieval.analysis.traversals import TraversalConfig, check_traversal_config
     from vmieval.checkpoints import load_checkpoint
+    from vmieval.devices import resolve_device
+    from vmieval.estimators.factors import FactorConfig
     from vmieval.results import (
         ReportConfig,
         build_report,
@@ -101,6 +105,7 @@ def report_command(
         raise UsageError("--compare needs two or more checkpoints")
     if not compare_mode and len(checkpoints) > 1:
         raise UsageError(f"got {len(checkpoints)} checkpoints; pass --compare to compare them")
+    where = str(resolve_device(device))  # once, before any work: --device cuda without CUDA is exit 2
     mi = None if no_mi else mi_config(q, seed, split)  # mi-bound's policy and defaults; a bad value fails here
     names = unique_names([Path(c).stem for c in checkpoints])
     writes = out_dir is not None or not output.wants_json()  # --json alone prints the document, writes nothing
@@ -109,12 +114,13 @@ def report_command(
         check_report_folder(out, names, force)  # before any work
         out = check_outputs(out, names, force)
 
-    models = [load_checkpoint(c, format=fmt, trust=trust) for c in checkpoints]
-    data = load_for_models(models, dataset, data_dir, download, split, image_size, limit)
+    models = [load_checkpoint(c, format=fmt, trust=trust, device=where) for c in checkpoints]
+    data = open_for_models(models, dataset, data_dir, download, split, image_size, limit)  # streamed
     config = ReportConfig(
         seed=seed,
         mi=mi,
         traversal=TraversalConfig(dims=_two_dims(traverse_dims)),
+        factors=FactorConfig(seed=seed),
     )
     for model in models:
         check_traversal_config(model.spec, config.traversal)

@@ -8,6 +8,12 @@ aggregate posterior q̄(c) of each categorical block and its entropy H(q̄)). An
 decode (the ELBO's reconstruction term, traversals, the Q bound's generated pairs) take the
 FrozenVAE beside it; nothing else calls the encoder again.
 
+Streaming: `encode_split` takes a streaming `vmieval.data.Dataset` (or a split held in memory,
+`ImageData`) and iterates its `batches`, so only one batch of float32 images exists at a time; the
+split keeps a reference to the data, not its pixels. The two decoding analyses that need images read
+them back: the ELBO streams the batches again (`image_batches`), traversals read their few picked
+images (`images_at`).
+
 Precision: the posterior is kept as the encoder computed it (float32 on the CPU: float64 copies
 would hold no more information); every reduction over images and everything an estimator computes
 from it is float64 (`target` gives a target's parts in float64).
@@ -15,18 +21,17 @@ from it is float64 (`target` gives a target's parts in float64).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
+from vmieval.data.dataset import Dataset, ImageData
 from vmieval.distributions import BlockPosterior, CategoricalPosterior, Posterior, categorical_entropy
 from vmieval.errors import DataError
 from vmieval.frozen import ENCODE_BATCH, FrozenVAE
 from vmieval.spec import ModelSpec, Target
-
-if TYPE_CHECKING:
-    from vmieval.data import ImageData
 
 AGGREGATE_DTYPE = torch.float64
 
@@ -36,7 +41,8 @@ class EncodedSplit:
     """N images of one split, encoded by one model.
 
     `posterior`: block name -> posterior object, N rows each (float32, CPU, spec order).
-    `images` [N, C, H, W] (a reference to the data's tensor, not a copy), `labels` int64 [N] or None,
+    `data`: the images' Dataset or ImageData (a reference, not a copy: `image_batches`, `images_at`
+    read pixels back), `labels` int64 [N] or None,
     `factors` [N, F] or None with `factor_names` [F]; `dataset`, `split`, `source` name the data.
     `kl` block -> KL(q(block|x) || p(block)) per image [N]; `kl_per_dim` Gaussian block -> [N, D].
     `aggregate_log_probs` categorical block -> log q̄(c) [K] (float64); `aggregate_entropy` its H(q̄).
@@ -44,7 +50,7 @@ class EncodedSplit:
 
     spec: ModelSpec
     posterior: Posterior
-    images: torch.Tensor
+    data: Dataset | ImageData
     labels: torch.Tensor | None
     dataset: str
     split: str
@@ -67,6 +73,32 @@ class EncodedSplit:
     def labelled(self) -> bool:
         return self.labels is not None
 
+    @property
+    def images(self) -> torch.Tensor:
+        """All images [N, C, H, W] of a split held in memory (a streamed split has none to give)."""
+        if not isinstance(self.data, ImageData):
+            raise TypeError("a streamed split holds no images; use image_batches or images_at")
+        return self.data.images
+
+    def image_batches(self, batch_size: int) -> Iterator[tuple[slice, torch.Tensor]]:
+        """The images again, in encoding order: (rows of the split, images [B, C, H, W]) per batch."""
+        start = 0
+        for batch in self.data.batches(batch_size):
+            stop = start + len(batch.images)
+            yield slice(start, stop), batch.images
+            start = stop
+
+    def images_at(self, positions: torch.Tensor) -> torch.Tensor:
+        """The images at `positions` [K] of the split, in that order: [K, C, H, W]. A streamed
+        split reads just those images from its source."""
+        if isinstance(self.data, ImageData):
+            return self.data.images[positions]
+        wanted = np.asarray(positions, dtype=np.int64).reshape(-1)
+        unique, back = np.unique(wanted, return_inverse=True)
+        picked = Dataset(self.data.source, self.data.fit, self.data.indices_at(unique))
+        read = torch.cat([b.images for b in picked.batches(max(1, len(unique)))])
+        return read[torch.from_numpy(back.reshape(-1))]
+
     def block(self, name: str) -> BlockPosterior:
         self.spec.block(name)  # an unknown name is a UsageError naming the blocks
         return self.posterior[name]
@@ -83,15 +115,26 @@ class EncodedSplit:
         return self.posterior.index(rows)
 
 
-def encode_split(model: FrozenVAE, data: ImageData, batch_size: int = ENCODE_BATCH) -> EncodedSplit:
-    """Encode every image of `data` once, `batch_size` images per encoder call, and derive the
-    per-image quantities several consumers share."""
-    images, labels = data.images, data.labels
-    if len(images) == 0:
+def encode_split(model: FrozenVAE, data: Dataset | ImageData, batch_size: int = ENCODE_BATCH) -> EncodedSplit:
+    """Encode every image of `data` once, streaming `batch_size` images per encoder call, and derive
+    the per-image quantities several consumers share. Labels and factors of a held split are kept
+    as they are (no copy); a streamed split's are gathered batch by batch."""
+    n = len(data)
+    if n == 0:
         raise DataError(f"the {data.name} {data.split} split holds no images")
-    if labels is not None and labels.shape[0] != images.shape[0]:
-        raise DataError(f"{images.shape[0]} images but {labels.shape[0]} labels")
-    posterior = model.encode_all(images, batch_size=batch_size)
+    held = isinstance(data, ImageData)
+    if held and data.labels is not None and data.labels.shape[0] != n:
+        raise DataError(f"{n} images but {data.labels.shape[0]} labels")
+    flat: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
+    factors: list[torch.Tensor] = []
+    for batch in data.batches(batch_size):
+        flat.append(model.encode_params(batch.images).cpu())
+        if not held and batch.labels is not None:
+            labels.append(batch.labels)
+        if not held and batch.factors is not None:
+            factors.append(batch.factors)
+    posterior = Posterior.from_flat(model.spec, torch.cat(flat))
     kl, kl_per_dim = posterior.kl_terms()
     log_bar: dict[str, torch.Tensor] = {}
     h_bar: dict[str, float] = {}
@@ -99,16 +142,21 @@ def encode_split(model: FrozenVAE, data: ImageData, batch_size: int = ENCODE_BAT
         if isinstance(post, CategoricalPosterior):
             log_bar[name] = post.normalise(AGGREGATE_DTYPE).aggregate_log_probs()
             h_bar[name] = float(categorical_entropy(log_bar[name]))
+    if held:
+        split_labels, split_factors = data.labels, data.factors
+    else:
+        split_labels = torch.cat(labels) if labels else None
+        split_factors = torch.cat(factors) if factors else None
     return EncodedSplit(
         spec=model.spec,
         posterior=posterior,
-        images=images,
-        labels=labels,
+        data=data,
+        labels=split_labels,
         dataset=data.name,
         split=data.split,
-        source=data.source,
-        factors=getattr(data, "factors", None),
-        factor_names=tuple(getattr(data, "factor_names", ())),
+        source=data.source if held else data.source.origin(),
+        factors=split_factors,
+        factor_names=tuple(data.factor_names),
         kl=kl,
         kl_per_dim=kl_per_dim,
         aggregate_log_probs=log_bar,

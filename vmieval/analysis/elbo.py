@@ -83,10 +83,9 @@ def elbo_analysis(
                           kl_per_dim, note)  # fmt: skip
 
     recon_rows: list[torch.Tensor] = []
-    for start in range(0, split.n, config.decode_batch):
-        rows = slice(start, start + config.decode_batch)
+    for rows, images in split.image_batches(config.decode_batch):  # a streamed split is read again here
         posterior = split.posterior.index(rows)
-        x = split.images[rows].to(model.device)
+        x = images.to(model.device)
         total = torch.zeros(x.shape[0], device=model.device)
         for _ in range(config.samples):
             params = model.decode(posterior.sample(generator))

@@ -181,7 +181,7 @@ def traversal_grids(
         title = f"every category of {c} (columns), other blocks fixed, one sample per row"
         cells = _decode_cells(model, codes, k)
         grids.append(_grid(f"categories_{c}", title, ("sample", c), torch.arange(k), cells, config.padding))
-    inputs = _to_unit(model, split.images[picked]).numpy()
+    inputs = _to_unit(model, split.images_at(picked)).numpy()
     return Traversals(split.split, picked.numpy().astype(np.int64), tuple(grids), inputs, pair, tuple(swept))
 
 

@@ -128,7 +128,11 @@ def load_checkpoint(
     device: str = "cpu",
     spec_file: str | Path | None = None,
 ) -> FrozenVAE:
-    """Load any supported checkpoint as a FrozenVAE (see the tiers in README, "Checkpoints")."""
+    """Load any supported checkpoint as a FrozenVAE (see the tiers in README, "Checkpoints"), its
+    networks on `device` (`auto`, `cpu`, `cuda`: `vmieval.devices.resolve_device`)."""
+    from vmieval.devices import resolve_device
+
+    device = str(resolve_device(device))
     path = Path(path)
     if format not in FORMATS:
         raise CheckpointError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")

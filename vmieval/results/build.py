@@ -2,7 +2,8 @@
 
 `build_report` encodes the split once (`vmieval.encoded.encode_split`) and runs every stage on that
 encoding: MI estimates (`vmieval.estimators.estimate_mi`, skippable), the ELBO and its KL terms,
-cluster scores, contingency and histograms, traversals and the stored training curves. Only the
+cluster scores, contingency and histograms, traversals, the stored training curves and, when the data
+carries ground-truth factors, the I(z_j; v_k) matrix with both MIGs (`estimators.factors`). Only the
 stages that must decode (the ELBO's reconstruction, the Q bound's pairs, traversals) run the model
 again. Each stage gets its own generator seeded from (seed, stage), so a number does not change
 when another stage is switched off. A stage that does not apply to the
@@ -30,10 +31,11 @@ from vmieval.analysis.curves import training_curves
 from vmieval.analysis.elbo import ElboConfig, elbo_analysis
 from vmieval.analysis.traversals import TraversalConfig, check_traversal_config, traversal_grids
 from vmieval.atomic import check_writable
-from vmieval.data import ImageData
+from vmieval.data import Dataset, ImageData
 from vmieval.encoded import EncodedSplit, encode_split
 from vmieval.errors import OutputError, UsageError
 from vmieval.estimators.config import MIConfig
+from vmieval.estimators.factors import FactorConfig, split_factor_report
 from vmieval.estimators.mi import MIResult, estimate_mi
 from vmieval.frozen import FrozenVAE
 from vmieval.results.document import document
@@ -43,6 +45,7 @@ from vmieval.results.report import ModelMeta, Report
 
 REPORT_FILE = "report.h5"
 STAGES = ("mi", "elbo", "cluster", "categorical", "traversals", "training")
+LATER_STAGES = ("factors",)  # seeded apart from STAGES, so adding one changes no earlier stage's draws
 Progress = Callable[[str], None]
 
 
@@ -56,6 +59,7 @@ class ReportConfig:
     cluster: ClusterConfig = ClusterConfig()
     categorical: CategoricalConfig = CategoricalConfig()
     traversal: TraversalConfig = TraversalConfig()
+    factors: FactorConfig = FactorConfig()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -63,17 +67,19 @@ class ReportConfig:
 
 def stage_generator(seed: int, stage: str) -> torch.Generator:
     """An independent generator per stage, reproducible from the report seed alone."""
+    if stage in LATER_STAGES:
+        return torch.Generator().manual_seed(2**40 + int(seed) * len(LATER_STAGES) + LATER_STAGES.index(stage))
     return torch.Generator().manual_seed(int(seed) * len(STAGES) + STAGES.index(stage))
 
 
 def build_report(
     model: FrozenVAE,
-    data: ImageData,
+    data: Dataset | ImageData,
     name: str,
     config: ReportConfig = ReportConfig(),
     progress: Progress | None = None,
 ) -> Report:
-    """Every analysis of `model` on `data` (one split, encoded once), as one `Report`.
+    """Every analysis of `model` on `data` (one split, streamed and encoded once), as one `Report`.
 
     A model that cannot read the data (wrong image shape) fails here, before any other work.
     """
@@ -106,8 +112,22 @@ def build_report(
     report.cluster = stage("cluster", "cluster scores", lambda g: cluster_analysis(split, config.cluster))
     report.categorical = stage("categorical", "contingency", lambda g: categorical_summary(split, config.categorical))
     report.traversals = stage("traversals", "traversals", lambda g: traversal_grids(model, split, g, config.traversal))
+    if split.factors is not None:
+        report.factors = stage("factors", "factor MI and MIG", lambda g: split_factor_report(split, g, config.factors))
+    else:
+        report.notes.pop("factors", None)  # no factors is the usual case, not worth a note
     report.curves = training_curves(model)
+    _say_once(report.notes)
     return report
+
+
+def _say_once(notes: dict[str, str]) -> None:
+    """Unlabelled data skips several analyses for one reason: keep the first note, drop the repeats."""
+    seen: set[str] = set()
+    for key, note in list(notes.items()):
+        if note in seen:
+            del notes[key]
+        seen.add(note)
 
 
 def same_traversals(config: ReportConfig, first: Report, model: FrozenVAE) -> ReportConfig:

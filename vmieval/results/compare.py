@@ -101,6 +101,16 @@ def _estimate(key: str) -> Getter:
     return get
 
 
+def _mig(attr: str) -> Getter:
+    def get(r: Report) -> tuple[float, float, str] | None:
+        if r.factors is None:
+            return None
+        score = getattr(r.factors, attr)
+        return score.value, score.stderr, ""
+
+    return get
+
+
 def metric_key(e: Estimate) -> str:
     """The comparison's key of an MI row: stable across models (no values in it)."""
     return f"mi:{e.key}"
@@ -136,6 +146,9 @@ def metric_rows(reports: list[Report]) -> list[MetricRow]:
             seen.setdefault(metric_key(e), e.label)
     for key, label in seen.items():
         specs.append((key, label, "nats", _estimate(key)))
+    specs.append(("factors.mig", "MIG (Chen et al. 2018, Monte-Carlo I_q(z_j; v_k))", "fraction", _mig("mig")))
+    specs.append(("factors.histogram_mig", "MIG, disentanglement_lib (20-bin histogram of means)", "fraction",
+                  _mig("histogram_mig")))  # fmt: skip
     specs.append(("elbo", "ELBO", "nats/image", _elbo("elbo")))
     specs.append(("recon", "E log p(x|z)", "nats/image", _elbo("recon")))
 

@@ -22,8 +22,9 @@ from vmieval.analysis.contingency import CategoricalSummary
 from vmieval.analysis.curves import TrainingCurves
 from vmieval.analysis.elbo import ElboResult
 from vmieval.analysis.traversals import Grid, Traversals
-from vmieval.data import ImageData
+from vmieval.data import Dataset, ImageData
 from vmieval.estimators.estimate import Estimate
+from vmieval.estimators.factors import FactorReport, MIGScore
 from vmieval.estimators.qbound import QBoundResult
 from vmieval.frozen import FrozenVAE
 
@@ -50,10 +51,13 @@ class ModelMeta:
     split: str
     n: int
     data_source: str = ""
+    data_files: tuple[dict[str, Any], ...] = ()  # provenance: path, sha256, bytes of every file read
+    device: str = ""
 
     @classmethod
-    def from_model(cls, model: FrozenVAE, name: str, seed: int, data: ImageData) -> ModelMeta:
+    def from_model(cls, model: FrozenVAE, name: str, seed: int, data: ImageData | Dataset) -> ModelMeta:
         info = model.info
+        source = data.source if isinstance(data.source, str) else data.source.origin()
         return cls(
             name=name,
             checkpoint=info.path,
@@ -65,7 +69,9 @@ class ModelMeta:
             dataset=data.name,
             split=data.split,
             n=len(data),
-            data_source=data.source,
+            data_source=source,
+            data_files=tuple(record.to_dict() for record in data.provenance),
+            device=str(model.device),
         )
 
     def attrs(self) -> dict[str, Any]:
@@ -81,6 +87,8 @@ class ModelMeta:
             "split": self.split,
             "n": self.n,
             "data_source": self.data_source,
+            "data_files": json.dumps(list(self.data_files)),
+            "device": self.device,
         }
 
 
@@ -109,6 +117,7 @@ class Report:
     categorical: CategoricalSummary | None = None
     traversals: Traversals | None = None
     curves: TrainingCurves | None = None
+    factors: FactorReport | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     png: dict[str, str] = field(default_factory=dict)
@@ -118,7 +127,8 @@ class Report:
         return self.meta.name
 
     def tree(self) -> dict[str, Any]:
-        """This model's group: attrs plus mi/, elbo/, kl/, cluster/, histograms/, traversals/, training/."""
+        """This model's group: attrs plus mi/, elbo/, kl/, cluster/, histograms/, traversals/, training/,
+        factors/."""
         attrs = self.meta.attrs() | {"settings": json.dumps(self.settings, sort_keys=True, default=str)}
         return {
             "attrs": attrs,
@@ -129,6 +139,7 @@ class Report:
             "histograms": self._histogram_tree(),
             "traversals": self._traversal_tree(),
             "training": self._training_tree(),
+            "factors": self._factor_tree(),
         }
 
     def to_json(self) -> str:
@@ -213,12 +224,55 @@ class Report:
             out[g.name] = GridLeaf(g, self.png.get(g.name, ""))
         return out
 
+    def _factor_tree(self) -> dict[str, Any]:
+        if self.factors is None:
+            return self._absent("factors", "the data has no ground-truth factors")
+        return factor_tree(self.factors)
+
     def _training_tree(self) -> dict[str, Any]:
         c = self.curves
         if c is None or c.n_epochs == 0:
             return self._absent("training", "the checkpoint has no training history")
         columns = {k: v for k, v in c.columns.items() if k != "attrs"}
         return {"attrs": {**c.meta, "available": True, "n_epochs": c.n_epochs}, **columns}
+
+
+def _mig_tree(score: MIGScore) -> dict[str, Any]:
+    return {
+        "attrs": {"estimator": score.estimator, "skipped": list(score.skipped)},
+        "value": score.value,
+        "stderr": score.stderr,
+        "gaps": np.asarray(score.gaps, dtype=np.float64),
+        "gap_stderr": np.asarray(score.gap_stderr, dtype=np.float64),
+        "top_two": np.asarray(score.top_two, dtype=np.int64),
+    }
+
+
+def factor_tree(f: FactorReport) -> dict[str, Any]:
+    """The `factors/` group: the [D, F] Monte-Carlo matrix I_q(z_j; v_k) with stderr and chance level,
+    H(v_k), I_q(x; z_j), MIG, and disentanglement_lib's histogram matrix and MIG (labelled as such)."""
+    mi = f.mi
+    return {
+        "attrs": {
+            "available": True,
+            "split": mi.split,
+            "n": mi.n,
+            "unit": "nats",
+            "estimator": mi.estimator,
+            "near_cap": list(mi.near_cap),
+        },  # fmt: skip
+        "latent": list(mi.latent_names),
+        "factor": list(mi.factor_names),
+        "mi": np.asarray(mi.values, dtype=np.float64),
+        "mi_stderr": np.asarray(mi.stderr, dtype=np.float64),
+        "mi_chance": np.asarray(mi.null_values, dtype=np.float64),
+        "factor_entropy": np.asarray(mi.factor_entropy, dtype=np.float64),
+        "latent_info": np.asarray(mi.latent_info, dtype=np.float64),
+        "latent_info_stderr": np.asarray(mi.latent_info_stderr, dtype=np.float64),
+        "mig": _mig_tree(f.mig),
+        "histogram_mi": np.asarray(f.histogram_mi, dtype=np.float64),
+        "histogram_mig": _mig_tree(f.histogram_mig),
+    }
 
 
 def mi_tree(estimates: list[Estimate], note: str = "", q: QBoundResult | None = None) -> dict[str, Any]:

@@ -1,0 +1,78 @@
+"""--device auto|cpu|cuda on `mi-bound` and `report`, and `device=` in the Python API.
+
+Without CUDA: `auto` is the CPU, and asking for CUDA is one line and exit 2 before any work. With
+CUDA (skipped otherwise): a report of the fixture MI model on the GPU agrees with the CPU report
+within the standard errors, and deterministic quantities computed on the CPU from the posterior
+(KL terms, cluster assignments) agree to float32 precision.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from click.testing import CliRunner
+from shared_paths import FIXTURE_MODELS
+from vmieval.cli.main import cli
+
+import vmieval
+from vmieval.devices import resolve_device
+from vmieval.errors import UsageError
+
+MODEL = FIXTURE_MODELS / "sample-joint-mi.pt"
+NO_CUDA = not torch.cuda.is_available()
+ARGS = ["--dataset", "mnist-sample", "--limit", "300", "--samples", "2000", "--max-epochs", "20", "--json"]
+
+
+def test_auto_and_cpu_resolve_here() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(UsageError, match="unknown device"):
+        resolve_device("tpu")
+
+
+def test_python_api_takes_a_device() -> None:
+    model = vmieval.load(MODEL, device="cpu")
+    assert model.device == torch.device("cpu")
+    assert vmieval.load(MODEL, device="auto").device == resolve_device("auto")
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")
+@pytest.mark.parametrize("command", ["report", "mi-bound"])
+def test_cuda_without_cuda_is_one_line_exit_2(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, str(MODEL), "--dataset", "mnist-sample", "--device", "cuda"])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no CUDA device" in lines[0], lines
+    with pytest.raises(UsageError, match="no CUDA device"):
+        vmieval.load(MODEL, device="cuda")
+
+
+def _report(device: str) -> dict:
+    result = CliRunner().invoke(cli, ["report", str(MODEL), *ARGS, "--device", device])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    return doc[doc["attrs"]["models"][0]]
+
+
+def _close(a: float, b: float, se_a: float, se_b: float) -> bool:
+    return abs(a - b) <= 4 * math.hypot(se_a, se_b) + 1e-4
+
+
+@pytest.mark.skipif(NO_CUDA, reason="needs a CUDA device")
+def test_cpu_and_cuda_reports_agree_within_stderr() -> None:
+    cpu, gpu = _report("cpu"), _report("cuda")
+    assert cpu["attrs"]["device"] == "cpu" and gpu["attrs"]["device"].startswith("cuda")
+    for key in ("elbo", "recon"):
+        assert _close(cpu["elbo"][key], gpu["elbo"][key], cpu["elbo"][f"{key}_stderr"], gpu["elbo"][f"{key}_stderr"])
+    for a, b in zip(cpu["kl"]["value"], gpu["kl"]["value"], strict=True):
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-4)
+    agree = sum(x == y for x, y in zip(cpu["cluster"]["assignments"], gpu["cluster"]["assignments"], strict=True))
+    assert agree >= 0.99 * len(cpu["cluster"]["assignments"])
+    rows = dict(zip(cpu["mi"]["key"], zip(cpu["mi"]["value"], cpu["mi"]["stderr"], strict=True), strict=True))
+    for key, value, stderr in zip(gpu["mi"]["key"], gpu["mi"]["value"], gpu["mi"]["stderr"], strict=True):
+        if value is None or rows[key][0] is None:
+            continue
+        assert _close(value, rows[key][0], stderr or 0.0, rows[key][1] or 0.0), key
