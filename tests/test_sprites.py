@@ -172,6 +172,8 @@ def test_sprites_fixture_model_carries_position_above_chance() -> None:
     well above the chance level of a 400-image set with 32 classes per factor."""
     import torch
     from shared_paths import FIXTURE_MODELS
+    from vmieval.trainers import resolve_config
+    from vmieval.trainers.presets import TrainConfig
 
     import vmieval
     from vmieval.data.resolve import load_images
@@ -181,6 +183,8 @@ def test_sprites_fixture_model_carries_position_above_chance() -> None:
 
     model = vmieval.load(FIXTURE_MODELS / "sprites-gauss10-mi.pt")
     assert model.spec.observation_shape == (1, 64, 64) and model.training_record["dataset"] == "sprites"
+    # the README's command (the preset, no overrides) is what made it
+    assert TrainConfig.from_dict(model.training_record["config"]) == resolve_config("sprites-gauss10")
     encoded = encode_split(model, load_images("sprites", "test", limit=400))
     mi = split_factor_report(encoded, torch.Generator().manual_seed(0), FactorConfig(bootstrap=0)).mi
     above = mi.values - mi.null_values
