@@ -200,13 +200,12 @@ def _rich_blocks(blocks: Iterable[Block]) -> list[RenderableType]:
     return out
 
 
-def console(stderr: bool = False) -> Console:
-    """A rich console on stdout (or stderr): the terminal's width, or unlimited when redirected."""
+def console() -> Console:
+    """A rich console on stdout: the terminal's width, or unlimited when redirected."""
     from rich.console import Console
 
-    stream = sys.stderr if stderr else sys.stdout
-    terminal = stream.isatty()
-    return Console(file=stream, width=None if terminal else UNLIMITED_WIDTH, soft_wrap=not terminal)
+    terminal = sys.stdout.isatty()
+    return Console(file=sys.stdout, width=None if terminal else UNLIMITED_WIDTH, soft_wrap=not terminal)
 
 
 def emit(blocks: Sequence[Block], document: Any = None) -> None:
