@@ -256,9 +256,10 @@ def export_model(
     path = check_writable(path, force)
     user = _json_metadata(metadata)
     enc = FlatEncoder(spec, encoder).eval()
-    dec = _decoder_in_logits(spec, _ImageDecoder(spec, decoder).eval(), decoder_output)
+    dec = _ImageDecoder(spec, decoder).eval()
     x, z = _example_inputs(spec, example_input)
-    _check_eager(spec, enc, dec, x, z)
+    _check_eager(spec, enc, dec, x, z)  # shapes first: their messages name the example batch
+    dec = _decoder_in_logits(spec, dec, decoder_output)
     blobs = {"encoder": _export("encoder", enc, x), "decoder": _export("decoder", dec, z)}
     from vmieval import __version__
 
