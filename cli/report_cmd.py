@@ -81,6 +81,13 @@ def report_command(
     **q: Any,
 ) -> None:
     """Report on CHECKPOINT: MI bounds beside KL, ELBO, cluster accuracy, contingency, traversals."""
+    if not checkpoints:
+        raise UsageError("give a checkpoint: vmieval report CKPT, or vmieval report --compare A.pt B.pt")
+    if compare_mode and len(checkpoints) < 2:
+        raise UsageError("--compare needs two or more checkpoints")
+    if not compare_mode and len(checkpoints) > 1:
+        raise UsageError(f"got {len(checkpoints)} checkpoints; pass --compare to compare them")
+    # torch arrives with these: imported after the argument checks, so a usage error is instant
     from vmieval.cli.render import report_view
 
     from vmieval.analysis.traversals import TraversalConfig, check_traversal_config
@@ -99,12 +106,6 @@ def report_command(
         write_outputs,
     )
 
-    if not checkpoints:
-        raise UsageError("give a checkpoint: vmieval report CKPT, or vmieval report --compare A.pt B.pt")
-    if compare_mode and len(checkpoints) < 2:
-        raise UsageError("--compare needs two or more checkpoints")
-    if not compare_mode and len(checkpoints) > 1:
-        raise UsageError(f"got {len(checkpoints)} checkpoints; pass --compare to compare them")
     where = str(resolve_device(device))  # once, before any work: --device cuda without CUDA is exit 2
     mi = None if no_mi else mi_config(q, seed, split)  # mi-bound's policy and defaults; a bad value fails here
     names = unique_names([Path(c).stem for c in checkpoints])
