@@ -76,6 +76,8 @@ def mi_bound_command(
     **q: Any,
 ) -> None:
     """Lower bounds on I(target; decoded image) and the encoder's I_q(x; target) for CHECKPOINT."""
+    config = mi_config(q, seed, split)  # validates every value: a bad one is a one-line UsageError
+    # torch arrives with these: imported after the options are validated, so a usage error is instant
     from vmieval.checkpoints import load_checkpoint
     from vmieval.devices import resolve_device
     from vmieval.encoded import encode_split
@@ -83,7 +85,6 @@ def mi_bound_command(
     from vmieval.results import ModelMeta, mi_document, stage_generator, to_json, unique_names, write_document
 
     where = str(resolve_device(device))  # once, before any work: --device cuda without CUDA is exit 2
-    config = mi_config(q, seed, split)  # validates every value: a bad one is a one-line UsageError
     if out is not None:
         check_writable(out, force)
         check_model_names([Path(checkpoint).stem])  # it names the HDF5 group: refuse `..pt` before the work
