@@ -104,14 +104,17 @@ def train_command(
     **overrides: Any,
 ) -> None:
     """Train the reference VAE(s) of a paper preset into OUT/<preset>-<objective>.pt."""
-    from vmieval.trainers import resolve_config, train, train_pair
-
-    from vmieval.data import fetch_dataset
+    from vmieval.trainers import resolve_config  # presets only: no torch yet
 
     if pair and objective is not None:
         raise UsageError("--pair trains both objectives; drop --objective")
     config = resolve_config(preset, objective=objective, **overrides)
     out = check_output_folder(out_dir)  # a file on the way, /proc, a name too long: refused before any work
+    # torch arrives with these: imported after the checks above, so a usage error is instant
+    from vmieval.trainers import train, train_pair
+
+    from vmieval.data import fetch_dataset
+
     if download:
         fetch_dataset(config.dataset, config.data_dir)
     try:

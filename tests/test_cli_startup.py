@@ -48,6 +48,7 @@ def test_help_and_usage_errors_import_no_heavy_module() -> None:
         ["report"],  # refused by the command itself, before it imports anything heavy
         ["report", "--compare", "a.pt"],
         ["mi-bound", "a.pt", "--samples", "3"],
+        ["train-reference", "--preset", "imagenet-joint"],
     ]
     helps = [["--help"], *([name, "--help"] for name in COMMANDS)]
     for case in probe(*helps, *usage_errors):
