@@ -60,17 +60,11 @@ def export_command(
     force: bool,
 ) -> None:
     """Export your own VAE to OUTPUT (a zip of torch.export programs plus vmieval.json)."""
+    kwargs, metadata = _pairs(args, "--arg"), _pairs(meta, "--meta")  # checked before torch is imported
     from vmieval.checkpoints.exported import read_exported_metadata
     from vmieval.export import export_from_file
 
-    path = export_from_file(
-        target,
-        output_path,
-        spec_file=spec_file,
-        args=_pairs(args, "--arg"),
-        metadata=_pairs(meta, "--meta"),
-        force=force,
-    )
+    path = export_from_file(target, output_path, spec_file=spec_file, args=kwargs, metadata=metadata, force=force)
     info = read_exported_metadata(path)
     output.emit([archive_table(str(path), info)], document=info)
     output.wrote(path, "loading it runs the exported programs: pass --trust to commands that read it")

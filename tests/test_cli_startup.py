@@ -49,6 +49,7 @@ def test_help_and_usage_errors_import_no_heavy_module() -> None:
         ["report", "--compare", "a.pt"],
         ["mi-bound", "a.pt", "--samples", "3"],
         ["train-reference", "--preset", "imagenet-joint"],
+        ["export", "--module-file", "m.py:build", "--arg", "no-equals-sign", "out.pt2"],
     ]
     helps = [["--help"], *([name, "--help"] for name in COMMANDS)]
     for case in probe(*helps, *usage_errors):
