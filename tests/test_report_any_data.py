@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -27,7 +28,9 @@ from vmieval.architectures import build_architecture
 from vmieval.checkpoints import save_native
 from vmieval.spec import ModelSpec, categorical, gaussian
 
-SPRITES = Path(__file__).resolve().parents[1] / "fixtures" / "sprites" / "sprites-test.npz"
+REPO = Path(__file__).resolve().parents[1]
+SPRITES = REPO / "fixtures" / "sprites" / "sprites-test.npz"
+SCHEMA_DOC = REPO / "docs" / "report-schema.md"
 FAST_MI = ["--samples", "100", "--max-epochs", "2", "--q-hidden", "16"]
 
 
@@ -53,6 +56,18 @@ def model_group(doc: dict) -> dict:
     return doc[doc["attrs"]["models"][0]]
 
 
+def documented_factor_paths() -> list[tuple[str, str | None]]:
+    """(path under the model group, attribute or None) of every row of the factors/ schema table."""
+    out = []
+    for line in SCHEMA_DOC.read_text().splitlines():
+        if line.startswith("| `factors/"):
+            for token in re.findall(r"`(factors/[^`]*)`", line.split("|")[1]):
+                obj, _, attr = token.partition("@")
+                out.append((obj.rstrip("/"), attr or None))
+    assert len(out) > 20  # the table was found
+    return out
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -71,14 +86,14 @@ def test_sprites_npz_with_factors_shows_the_factor_matrix_and_both_migs(tmp_path
         assert group["factor"].asstr()[()].tolist() == ["shape", "scale", "rotation", "x", "y"]
         assert np.isfinite(group["mig/value"][()]) and np.isfinite(group["histogram_mig/value"][()])
         files = json.loads(f["sprites"].attrs["data_files"])
+        for obj, attr in documented_factor_paths():
+            assert f"sprites/{obj}" in f, f"documented path {obj} missing"
+            assert attr is None or attr in f[f"sprites/{obj}"].attrs, f"documented attribute {obj}@{attr} missing"
+        assert f["sprites/cluster"].attrs["baseline"] and f["sprites/cluster"].attrs["method"].startswith("k-means")
+        assert f["sprites/factors/histogram_mig"].attrs["estimator"].startswith("MIG (disentanglement_lib)")
+        h, mi, se = (f[f"sprites/factors/{k}"][()] for k in ("factor_entropy", "mi", "mi_stderr"))
     assert files == [{"path": str(SPRITES), "sha256": sha256(SPRITES), "bytes": SPRITES.stat().st_size}]
-    _, doc = report(*args[:-2], "--json")
-    group = model_group(doc)
-    assert group["cluster"]["attrs"]["method"].startswith("k-means") and group["cluster"]["attrs"]["baseline"]
-    assert {"value", "stderr", "gaps", "top_two"} <= set(group["factors"]["mig"])
-    assert group["factors"]["histogram_mig"]["attrs"]["estimator"].startswith("MIG (disentanglement_lib)")
-    h = np.array(group["factors"]["factor_entropy"])
-    assert (np.array(group["factors"]["mi"]) <= h + 4 * np.array(group["factors"]["mi_stderr"]) + 1e-9).all()
+    assert (mi <= h + 4 * se + 1e-9).all()  # I(z_j; v_k) <= H(v_k), up to noise
 
 
 def test_folder_of_rgb_pngs_is_unlabelled_and_says_so_once(tmp_path: Path) -> None:
