@@ -23,7 +23,7 @@ from vmieval.cli.main import cli
 
 from vmieval.checkpoints import load_checkpoint
 from vmieval.data import load_images
-from vmieval.errors import CheckpointError, DataError, TrustRequired
+from vmieval.errors import CheckpointError, DataError, TrustRequired, UsageError
 
 
 class OpenMarker:
@@ -107,7 +107,7 @@ def test_not_a_checkpoint(tmp_path: Path, marker: Path, name: str) -> None:
 
 def test_missing_file_and_folder(tmp_path: Path) -> None:
     one_line_error(invoke("inspect", str(tmp_path / "nope.pt")), 3, "no such file")
-    with pytest.raises(CheckpointError, match="directory"):
+    with pytest.raises(UsageError, match="directory"):  # exit 2, as on the command line (a pythae folder loads)
         load_checkpoint(tmp_path)
 
 
