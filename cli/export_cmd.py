@@ -49,6 +49,13 @@ def archive_table(path: str, info: dict) -> output.Table:
 )
 @click.option("--arg", "args", multiple=True, metavar="KEY=VALUE", help="Keyword argument for FUNCTION (repeatable).")
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="Metadata stored in the archive (repeatable).")
+@click.option(
+    "--decoder-output",
+    type=click.Choice(["logits", "probabilities"]),
+    default=None,
+    help="What a Bernoulli decoder returns; 'probabilities' (a final sigmoid) is converted to logits. "
+    "Unset: outputs that all lie in [0, 1] are refused.",
+)
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @common_options
 def export_command(
@@ -58,13 +65,22 @@ def export_command(
     args: tuple[str, ...],
     meta: tuple[str, ...],
     force: bool,
+    decoder_output: str | None,
 ) -> None:
     """Export your own VAE to OUTPUT (a zip of torch.export programs plus vmieval.json)."""
     kwargs, metadata = _pairs(args, "--arg"), _pairs(meta, "--meta")  # checked before torch is imported
     from vmieval.checkpoints.exported import read_exported_metadata
     from vmieval.export import export_from_file
 
-    path = export_from_file(target, output_path, spec_file=spec_file, args=kwargs, metadata=metadata, force=force)
+    path = export_from_file(
+        target,
+        output_path,
+        spec_file=spec_file,
+        args=kwargs,
+        metadata=metadata,
+        force=force,
+        decoder_output=decoder_output,
+    )
     info = read_exported_metadata(path)
     output.emit([archive_table(str(path), info)], document=info)
     output.wrote(path, "loading it runs the exported programs: pass --trust to commands that read it")

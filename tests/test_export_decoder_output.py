@@ -46,3 +46,31 @@ def test_probabilities_are_converted_back_to_the_same_logits(tmp_path: Path) -> 
 def test_logits_decoder_exports_without_a_flag(tmp_path: Path) -> None:
     encoder, logits = _parts()
     assert export_model(tmp_path / "m.pt2", SPEC, encoder, logits).exists()
+
+
+def test_cli_converts_a_sigmoid_decoder_with_decoder_output(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from vmieval.cli.main import cli
+
+    builder = tmp_path / "sigmoid_model.py"
+    builder.write_text(
+        "import torch\n"
+        "from torch import nn\n"
+        "from vmieval.spec import ModelSpec, categorical, gaussian\n"
+        "def build():\n"
+        "    torch.manual_seed(0)\n"
+        "    spec = ModelSpec((1, 8, 8), (gaussian('z', 2), categorical('c', 3)))\n"
+        "    enc = nn.Sequential(nn.Flatten(), nn.Linear(64, spec.param_width))\n"
+        "    dec = nn.Sequential(nn.Linear(spec.latent_width, 64), nn.Unflatten(1, (1, 8, 8)), nn.Sigmoid())\n"
+        "    return spec, enc.eval(), dec.eval()\n"
+    )
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["export", "--module-file", f"{builder}:build", str(tmp_path / "a.pt2")])
+    assert refused.exit_code == 2 and "--decoder-output probabilities" in refused.output
+    done = runner.invoke(
+        cli,
+        ["export", "--module-file", f"{builder}:build", "--decoder-output", "probabilities", str(tmp_path / "b.pt2")],
+    )
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "b.pt2").exists()
