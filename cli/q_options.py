@@ -15,11 +15,11 @@ import click
 
 from vmieval.estimators.config import MIConfig
 
-Q_OPTIONS = ("target", "codes", "samples", "max_epochs", "patience", "q_arch", "q_hidden")
+Q_OPTIONS = ("target", "codes", "samples", "max_epochs", "patience", "q_arch", "q_hidden", "folds")
 
 
 def q_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--target, --codes, --samples, --max-epochs, --patience, --q-arch, --q-hidden."""
+    """--target, --codes, --samples, --max-epochs, --patience, --q-arch, --q-hidden, --folds."""
     options = [
         click.option("--target", default=None, help="Latent target: c, z[0:2], c,z[0:2]. Default: every "
                      "categorical block, else the first two dims of the first Gaussian block."),
@@ -33,6 +33,9 @@ def q_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Q stops after this many epochs without a better held-out score."),
         click.option("--q-arch", type=click.Choice(["mlp", "conv"]), default=MIConfig.q_arch, show_default=True),
         click.option("--q-hidden", type=int, default=MIConfig.q_hidden, show_default=True, help="Q's hidden width."),
+        click.option("--folds", type=int, default=MIConfig.folds, show_default=True,
+                     help="Cross-fit the decoder-side bounds over this many folds, a fresh Q each, so the stderr "
+                     "includes Q's fitting noise; 1: one Q, faster, per-pair stderr only."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)

@@ -13,6 +13,7 @@ import math
 import numpy as np
 from vmieval.cli.output import Block, Cell, Column, Notes, SideBySide, Styled, Table
 
+from vmieval.estimators.intervals import Difference
 from vmieval.results import Comparison, Report
 
 
@@ -26,6 +27,18 @@ def _cell(value: float, stderr: float, note: str) -> Styled:
         parts.append((f" ± {fmt(stderr)}", "dim"))
     if note and note != "n/a":
         parts.append((" *", "yellow"))
+    return Styled(tuple(parts))
+
+
+def _difference_cell(d: Difference) -> Cell:
+    """A difference, ± its stderr, marked (noise) when its 95% interval contains 0."""
+    if not math.isfinite(d.value):
+        return "—"
+    parts = [(f"{d.value:+.3f}", "")]
+    if math.isfinite(d.stderr) and d.stderr > 0:
+        parts.append((f" ± {fmt(d.stderr)}", "dim"))
+    if d.within_noise:
+        parts.append((" (noise)", "yellow"))
     return Styled(tuple(parts))
 
 
@@ -45,11 +58,13 @@ def metrics_table(comparison: Comparison, reports: list[Report]) -> Table:
         unit = row.unit.startswith("nats")
         cells: list[Cell] = [Styled(((row.label, ""), (f" [{row.unit}]", "dim"))) if unit else row.label]
         cells += [_cell(v, s, n) for v, s, n in zip(row.values, row.stderr, row.notes, strict=True)]
-        cells += [f"{d:+.3f}" if math.isfinite(d) else "—" for d in row.difference]
+        cells += [_difference_cell(d) for d in row.differences]
         rows.append(cells)
     footnotes = (
         [f"all numbers on the {splits[0]} split; ± is one standard error; * see notes"] if len(splits) == 1 else []
     )
+    if len(comparison.models) > 1:
+        footnotes.append("X − A: the difference ± its standard error; (noise): its 95% interval contains 0")
     return Table(f"vmieval report: {', '.join(data)}", columns, rows, footnotes)
 
 

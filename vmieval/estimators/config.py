@@ -26,8 +26,11 @@ class MIConfig:
     target: `c`, `z[0:2]`, `c,z[0:2]` (None: every categorical block, else the first two dims of the
         first Gaussian block). codes: where decoder-side codes come from. samples: generated
         (code, x_hat) pairs. split: the data split the images came from (recorded in every row).
-        fractions: fit / validation / held-out shares of the pairs. collapse_margin: the encoder is
-        flagged as collapsed when H(mean_x q(c|x)) < (1 - collapse_margin) * log K.
+        fractions: fit / validation / held-out shares of the pairs. folds: the decoder-side bounds are
+        cross-fitted over this many folds (a fresh Q per fold, every pair scored once; the stderr
+        then includes Q's fitting noise, see `intervals.py`); 1 fits one Q on the `fractions` split,
+        whose per-pair stderr ignores that noise. collapse_margin: the encoder is flagged as
+        collapsed when H(mean_x q(c|x)) < (1 - collapse_margin) * log K.
     """
 
     target: str | None = None
@@ -42,6 +45,7 @@ class MIConfig:
     seed: int = 0
     split: str = "test"
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    folds: int = 5
     q_bound: bool = True
     collapse_margin: float = 0.1
     chunk: int = 1024
@@ -53,7 +57,7 @@ class MIConfig:
             raise UsageError(f"Q architecture must be 'mlp' or 'conv', got {self.q_arch!r}")
         if self.split not in SPLITS:
             raise UsageError(f"unknown split {self.split!r}; choose one of {', '.join(SPLITS)}")
-        for name in ("samples", "q_hidden", "max_epochs", "patience", "batch_size", "chunk"):
+        for name in ("samples", "q_hidden", "max_epochs", "patience", "batch_size", "chunk", "folds"):
             if int(getattr(self, name)) < 1:
                 raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.samples < 20:

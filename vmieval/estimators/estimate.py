@@ -97,9 +97,10 @@ class Estimate:
 
     @property
     def label(self) -> str:
-        """A short table label: estimand, direction, family and H choice."""
+        """A short table label: estimand, direction, family, H choice and a bound's cap (InfoNCE: log N)."""
         text = f"{self.estimand} {KIND_SYMBOL[self.kind]} {FAMILY_TEXT[self.family]}"
         text += f", {ENTROPY_TEXT[self.entropy]}" if self.entropy else ""
+        text += f", capped at {self.params['cap']:.2f}" if isinstance(self.params.get("cap"), float) else ""
         return text + ("" if self.valid else " (not a valid bound)")
 
     @property

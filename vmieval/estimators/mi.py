@@ -21,6 +21,7 @@ import torch
 from vmieval.encoded import EncodedSplit
 from vmieval.errors import DataError
 from vmieval.estimators.config import MIConfig
+from vmieval.estimators.crossfit import crossfit_q_bound
 from vmieval.estimators.encoder import EncoderResult, encoder_mi
 from vmieval.estimators.estimate import Estimate
 from vmieval.estimators.qbound import QBoundResult, q_bound
@@ -121,7 +122,10 @@ def estimate_mi(
             if progress:
                 progress("Q fit", epoch, total)
 
-        bound = q_bound(model, target, config, generator, split, on_epoch)
+        if config.folds > 1:
+            bound = crossfit_q_bound(model, target, config, generator, split, config.folds, on_epoch=on_epoch)
+        else:
+            bound = q_bound(model, target, config, generator, split, on_epoch)
         timings.update(bound.seconds)
         if bound.still_improving:
             warnings.append(f"Q was still improving at max_epochs={config.max_epochs}; the bound may be loose")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from vmieval.estimators.estimate import Estimate
+from vmieval.estimators.intervals import Difference, Interval, difference_interval
 from vmieval.results.report import Report
 
 
@@ -37,6 +38,14 @@ class MetricRow:
     def difference(self) -> tuple[float, ...]:
         return tuple(v - self.values[0] for v in self.values[1:])
 
+    @property
+    def differences(self) -> tuple[Difference, ...]:
+        """Each model minus the first with its own stderr, 95% interval and whether that interval
+        contains 0 (`within_noise`; None when a side has no stderr, e.g. cluster accuracies)."""
+        base = Interval(self.values[0], self.stderr[0])
+        pairs = zip(self.values[1:], self.stderr[1:], strict=True)
+        return tuple(difference_interval(base, Interval(v, s)) for v, s in pairs)
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -45,7 +54,8 @@ class Comparison:
 
     def tree(self) -> dict[str, Any]:
         """The `comparison` group: metric keys and labels [M], values and stderr [M, n_models],
-        difference [M, n_models - 1]."""
+        difference, its stderr and within_noise (1: its 95% interval contains 0, 0: it does not,
+        -1: no stderr to judge by) [M, n_models - 1]."""
         m = len(self.rows)
         return {
             "attrs": {"models": list(self.models), "baseline": self.models[0] if self.models else ""},
@@ -57,6 +67,13 @@ class Comparison:
             "difference": np.array([r.difference for r in self.rows], dtype=np.float64).reshape(
                 m, max(len(self.models) - 1, 0)
             ),
+            "difference_stderr": np.array(
+                [[d.stderr for d in r.differences] for r in self.rows], dtype=np.float64
+            ).reshape(m, max(len(self.models) - 1, 0)),
+            "within_noise": np.array(
+                [[-1 if d.within_noise is None else int(d.within_noise) for d in r.differences] for r in self.rows],
+                dtype=np.int8,
+            ).reshape(m, max(len(self.models) - 1, 0)),
             "notes": [" | ".join(r.notes) for r in self.rows],
         }
 
