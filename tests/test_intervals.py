@@ -113,3 +113,16 @@ def test_crossfit_with_posterior_codes_and_reproducible() -> None:
     assert valid.value <= a.entropy + 1e-9
     stored = json.loads(str(a.to_dict()["intervals"]))  # one JSON string: an HDF5 attribute as it is
     assert stored[valid.key]["high"] == pytest.approx(valid.value + 1.959964 * valid.stderr, abs=1e-6)
+
+
+def test_comparison_rows_carry_the_difference_interval() -> None:
+    from vmieval.results.compare import Comparison, MetricRow
+
+    rows = (
+        MetricRow("mi:a", "a", "nats", (2.0, 2.01, 2.5), (0.01, 0.01, 0.01), ("", "", "")),
+        MetricRow("cluster.nmi", "NMI", "score", (0.1, 0.5, 0.6), (math.nan,) * 3, ("", "", "")),
+    )
+    tree = Comparison(("A", "B", "C"), rows).tree()
+    assert tree["within_noise"].tolist() == [[1, 0], [-1, -1]]  # B − A is noise, C − A is not; NMI: no stderr
+    assert tree["difference_stderr"][0, 0] == pytest.approx(math.sqrt(2) * 0.01)
+    assert rows[0].differences[1].low > 0
