@@ -149,6 +149,7 @@ def collect(
                     "objective": objective,
                     "seed": seed,
                     "iterations": rec.get("iterations_done"),
+                    "n_train": rec.get("n_train"),
                     "epochs": rec.get("iterations_done", 0)
                     * rec["config"]["batch_size"]
                     / max(rec.get("n_train", 1), 1),
