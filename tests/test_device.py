@@ -76,3 +76,11 @@ def test_cpu_and_cuda_reports_agree_within_stderr() -> None:
         if value is None or rows[key][0] is None:
             continue
         assert _close(value, rows[key][0], stderr or 0.0, rows[key][1] or 0.0), key
+
+
+def test_the_device_used_is_recorded() -> None:
+    fast = ["--dataset", "mnist-sample", "--limit", "60", "--samples", "200", "--max-epochs", "1", "--q-hidden", "16"]
+    result = CliRunner().invoke(cli, ["mi-bound", str(MODEL), *fast, "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc[doc["attrs"]["models"][0]]["attrs"]["device"] == "cpu"
