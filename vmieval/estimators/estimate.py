@@ -52,7 +52,7 @@ FAMILY_METHOD = {
     "fano": "H(c) - h(P_e) - P_e log(K-1), P_e from Q's held-out error; stderr: delta method",
     "infonce": "critic log Q(t|x_hat) against the codes of a batch of N held-out pairs, capped at log N",
     "nwj": "critic log Q(t|x_hat) + 1 - log a, constant a fitted on validation pairs (Poole et al. 2019)",
-    "interpolated": "alpha-interpolated InfoNCE/NWJ (Poole et al. 2019), critic log Q(t|x_hat), capped at log(N/alpha)",
+    "interpolated": "alpha-interpolated InfoNCE/NWJ (Poole et al.), critic log Q(t|x_hat), at most 1 + log(N/alpha)",
     "exact": "H(mean_x q(c|x)) - mean_x H(q(c|x)); stderr: delta method",
     "kl": "E_x KL(q(t|x) || p(t)), closed form",
     "monte-carlo": "full-dataset mixture, one code per image, capped at log N",
