@@ -80,7 +80,8 @@ def test_paper_loss_is_kl_weight_times_negative_elbo_plus_a_constant() -> None:
     fp = forward(net, spec, target, x, torch.Generator().manual_seed(0), 1.0)
     terms = vae_terms(fp, x, cfg.kl_weight)
     constant = 0.5 * 784 * math.log(2 * math.pi * spec.likelihood_scale**2)
-    assert float(terms.total) == pytest.approx(cfg.kl_weight * float(-fp.elbo.mean() - constant), rel=1e-5)
+    expected = cfg.kl_weight * float(-fp.elbo.mean().detach() - constant)
+    assert float(terms.total.detach()) == pytest.approx(expected, rel=1e-5)
 
 
 def test_mi_on_prior_scores_q_on_decoded_prior_codes_first() -> None:
