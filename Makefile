@@ -16,6 +16,11 @@ $(BIN)/vmieval: pyproject.toml
 
 venv: $(BIN)/vmieval
 
+# The test extra: libraries whose own saved models the tests train and read (pythae).
+$(VENV)/.test-extra: $(BIN)/vmieval
+	$(BIN)/python -m pip install --quiet -e ".[dev,test]"
+	touch $@
+
 # The embedded default: the two pretrained fixture models, compared on the fixture sample (no network).
 demo: venv
 	$(BIN)/vmieval report --compare fixtures/models/sample-joint-elbo.pt fixtures/models/sample-joint-mi.pt \
@@ -27,7 +32,7 @@ demo-sprites: venv
 	$(BIN)/vmieval report fixtures/models/sprites-gauss10-mi.pt --data sprites --no-mi \
 		--out reports/demo-sprites --force
 
-test: venv
+test: venv $(VENV)/.test-extra
 	$(BIN)/python -m pytest
 
 lint: venv
