@@ -172,8 +172,8 @@ def gaussian_encoder_case(tau: float, sigma: float, n: int) -> EncoderCase:
     truth = {
         ("I_q(x; z[0:2])", "estimate"): math.log(1 + tau**2 / sigma**2),
         ("I_q(x; z[0:2])", "upper_bound"): 2 * kl,
-        ("I_q(x; z[0])", "upper_bound"): kl,
-        ("I_q(x; z[1])", "upper_bound"): kl,
+        ("I_q(x; z[0:1])", "upper_bound"): kl,
+        ("I_q(x; z[1:2])", "upper_bound"): kl,
     }
     return EncoderCase(f"Gaussian encoder tau={tau}, sigma={sigma}, N={n}", model, "z[0:2]", n, draw, truth)
 
