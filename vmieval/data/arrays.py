@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import zipfile
 import zlib
+from abc import abstractmethod
 from pathlib import Path
 from typing import IO
 
@@ -159,7 +160,39 @@ def check_side_arrays(
     return labels, factors, names if factors is not None else ()
 
 
-class ArraySource(Source):
+class ImageFileSource(Source):
+    """One file holding an images array in `_layout` [N, ...] and optional labels [N] / factors [N, F]
+    beside it; subclasses (`.npy`/`.npz` here, HDF5) set `path`, `_layout`, `_n`, `_labels`, `_factors`
+    and say how to read rows."""
+
+    path: Path
+    _layout: str
+    _n: int
+    _labels: np.ndarray | None
+    _factors: np.ndarray | None
+
+    @abstractmethod
+    def _rows(self, indices: np.ndarray) -> np.ndarray:
+        """The stored image rows at `indices` (sorted, unique), in the file's own layout."""
+
+    def __len__(self) -> int:
+        return self._n
+
+    def read(self, indices: np.ndarray) -> RawBatch:
+        return RawBatch(
+            to_nchw(self._rows(indices), self._layout),
+            None if self._labels is None else self._labels[indices],
+            None if self._factors is None else self._factors[indices],
+        )
+
+    def files(self) -> list[FileRecord]:
+        return [file_record(self.path)]
+
+    def origin(self) -> str:
+        return str(self.path)
+
+
+class ArraySource(ImageFileSource):
     """Images from a `.npy` or `.npz` (layouts in the module docstring); `split` only labels the file."""
 
     def __init__(self, path: Path, split: str, key: str | None = None) -> None:
@@ -205,24 +238,9 @@ class ArraySource(Source):
         self.shape = native_shape(tuple(shape), self._layout)
         self.description = f"{self.path.name} ({self._n} images {'x'.join(map(str, self.shape))})"
 
-    def __len__(self) -> int:
-        return self._n
-
-    def read(self, indices: np.ndarray) -> RawBatch:
+    def _rows(self, indices: np.ndarray) -> np.ndarray:
         if self._member is not None:
-            rows = self._member.read(indices)
-        elif len(indices) and indices[-1] - indices[0] + 1 == len(indices):
-            rows = self._images[indices[0] : indices[-1] + 1]  # a slice of the memmap: reads only these rows
-        else:
-            rows = self._images[indices]
-        return RawBatch(
-            to_nchw(rows, self._layout),
-            None if self._labels is None else self._labels[indices],
-            None if self._factors is None else self._factors[indices],
-        )
-
-    def files(self) -> list[FileRecord]:
-        return [file_record(self.path)]
-
-    def origin(self) -> str:
-        return str(self.path)
+            return self._member.read(indices)
+        if len(indices) and indices[-1] - indices[0] + 1 == len(indices):
+            return self._images[indices[0] : indices[-1] + 1]  # a slice of the memmap: reads only these rows
+        return self._images[indices]

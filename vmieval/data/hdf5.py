@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vmieval.data.arrays import check_declared, check_side_arrays
-from vmieval.data.dataset import FileRecord, RawBatch, Source, file_record
-from vmieval.data.fit import layout_of, native_shape, to_nchw
+from vmieval.data.arrays import ImageFileSource, check_declared, check_side_arrays
+from vmieval.data.fit import layout_of, native_shape
 from vmieval.errors import DataError
 
 SHAPES3D_FACTORS = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
@@ -29,7 +28,7 @@ def _names(value: object) -> tuple[str, ...]:
     return tuple(i.decode() if isinstance(i, bytes) else str(i) for i in items)
 
 
-class HDF5Source(Source):
+class HDF5Source(ImageFileSource):
     """One images dataset of an HDF5 file plus its labels/factors (module docstring); `split` labels it."""
 
     def __init__(self, path: Path, split: str, images_key: str | None = None, labels_key: str | None = None) -> None:
@@ -98,10 +97,7 @@ class HDF5Source(Source):
         except (OSError, ValueError, TypeError) as exc:
             raise DataError(f"cannot read {where}: {' '.join(str(exc).split())}") from None
 
-    def __len__(self) -> int:
-        return self._n
-
-    def read(self, indices: np.ndarray) -> RawBatch:
+    def _rows(self, indices: np.ndarray) -> np.ndarray:
         # Runs of nearby indices are read as slices (h5py's point selection is orders of magnitude slower
         # on large chunked datasets), then the wanted rows picked from each run.
         breaks = np.flatnonzero(np.diff(indices) > _GAP) + 1
@@ -109,15 +105,4 @@ class HDF5Source(Source):
         for run in np.split(indices, breaks):
             first = int(run[0])
             parts.append(self._images[first : int(run[-1]) + 1][run - first])
-        rows = np.concatenate(parts)
-        return RawBatch(
-            to_nchw(rows, self._layout),
-            None if self._labels is None else self._labels[indices],
-            None if self._factors is None else self._factors[indices],
-        )
-
-    def files(self) -> list[FileRecord]:
-        return [file_record(self.path)]
-
-    def origin(self) -> str:
-        return str(self.path)
+        return np.concatenate(parts)
