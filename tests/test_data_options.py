@@ -3,8 +3,6 @@ is evaluated on, never guessed silently, and how images are fitted to its spec."
 
 from __future__ import annotations
 
-import gzip
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,10 +11,10 @@ import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from idx_files import isolate_search, write_split
 from shared_paths import SHARED_JOINTVAE
 from vmieval.cli.data_options import data_options, dataset_for, load_for_models
 
-from vmieval.data import idx as idx_module
 from vmieval.errors import DataError, UsageError
 from vmieval.spec import ModelSpec, gaussian
 
@@ -49,17 +47,7 @@ def run(models: list[FakeModel], args: list[str]) -> tuple[click.testing.Result,
 
 @pytest.fixture(autouse=True)
 def isolated_search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv(idx_module.ENV_VAR, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(idx_module, "DEBIAN_FASHION_DIR", tmp_path / "debian")
-
-
-def write_idx_split(folder: Path, n: int = 6) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    images = np.arange(n * 28 * 28, dtype=np.uint64).reshape(n, 28, 28) % 251
-    for stem, array in (("t10k-images-idx3-ubyte", images), ("t10k-labels-idx1-ubyte", np.arange(n) % 10)):
-        head = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-        (folder / f"{stem}.gz").write_bytes(gzip.compress(head + array.astype(np.uint8).tobytes()))
+    isolate_search(monkeypatch, tmp_path)
 
 
 def test_recorded_foreign_name_is_mapped() -> None:
@@ -75,7 +63,7 @@ def test_recorded_unknown_name_is_an_error_not_mnist() -> None:
 
 
 def test_jointvae_style_record_with_only_data_dir(tmp_path: Path) -> None:
-    write_idx_split(tmp_path / "fashion")
+    write_split(tmp_path / "fashion")
     result, seen = run([model(dataset="fashion_mnist")], ["--data-dir", str(tmp_path / "fashion")])
     assert result.exit_code == 0, result.output
     assert seen["data"].name == "fashion-mnist" and len(seen["data"]) == 6
@@ -163,7 +151,7 @@ def test_jointvae_fashion_record_is_scored_on_fashion_with_only_data_dir(tmp_pat
     shutil.copy(SHARED_JOINTVAE, folder / "model.pt")
     specs = json.loads((SHARED_JOINTVAE.parent / "specs.json").read_text())
     (folder / "specs.json").write_text(json.dumps({**specs, "dataset": "fashion_mnist"}))
-    write_idx_split(tmp_path / "fashion", n=40)
+    write_split(tmp_path / "fashion", n=40)
     args = ["mi-bound", str(folder / "model.pt"), "--data-dir", str(tmp_path / "fashion"), "--json"]
     result = CliRunner().invoke(cli, [*args, "--samples", "200", "--max-epochs", "1"])
     assert result.exit_code == 0, result.output
