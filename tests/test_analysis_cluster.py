@@ -18,6 +18,7 @@ from vmieval.analysis.cluster import (
     hungarian_accuracy,
     majority_accuracy,
     score_assignments,
+    unused_code_note,
 )
 from vmieval.analysis.contingency import (
     CategoricalConfig,
@@ -190,3 +191,19 @@ def test_summary_of_an_encoder_ignoring_c_piles_at_one_over_k() -> None:
 def test_no_categorical_block_gives_no_summary() -> None:
     spec = ModelSpec((1, 28, 28), (gaussian("z", 3),))
     assert categorical_summary(encode_split(label_model(spec), label_data())) is None
+
+
+def test_an_unused_code_that_still_sorts_the_labels_is_flagged() -> None:
+    """Logits 0.001 apart: the argmax follows the labels exactly, but c says ~0 nats about x."""
+    spec = ModelSpec((1, 28, 28), (gaussian("z", 2), categorical("c", 10)))
+    faint = encode_split(label_model(spec, confidence=1e-3), label_data())
+    result = cluster_analysis(faint)
+    assert result.accuracy_hungarian == 1.0
+    note = unused_code_note(faint, result)
+    assert note is not None and "0.000 nats" in note and "unused code" in note
+
+
+def test_an_informative_code_is_not_flagged() -> None:
+    spec = ModelSpec((1, 28, 28), (gaussian("z", 2), categorical("c", 10)))
+    sharp = encode_split(label_model(spec), label_data())
+    assert unused_code_note(sharp, cluster_analysis(sharp)) is None

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from vmieval.analysis.cluster import ClusterConfig, cluster_analysis
+from vmieval.analysis.cluster import ClusterConfig, cluster_analysis, unused_code_note
 from vmieval.analysis.contingency import CategoricalConfig, categorical_summary
 from vmieval.analysis.curves import training_curves
 from vmieval.analysis.elbo import ElboConfig, elbo_analysis
@@ -110,6 +110,9 @@ def build_report(
         report.notes["mi"] = "skipped: MI estimation switched off (--no-mi)"
     report.elbo = stage("elbo", "ELBO and KL", lambda g: elbo_analysis(model, split, g, config.elbo))
     report.cluster = stage("cluster", "cluster scores", lambda g: cluster_analysis(split, config.cluster))
+    unused = unused_code_note(split, report.cluster) if report.cluster is not None else None
+    if unused is not None:
+        report.notes["cluster"] = unused
     report.categorical = stage("categorical", "contingency", lambda g: categorical_summary(split, config.categorical))
     report.traversals = stage("traversals", "traversals", lambda g: traversal_grids(model, split, g, config.traversal))
     if split.factors is not None:

@@ -191,6 +191,7 @@ class Report:
                 "n": c.n,
                 "n_clusters": c.n_clusters,
                 "n_classes": c.n_classes,
+                "note": self.notes.get("cluster", ""),
             },
             "accuracy_hungarian": c.accuracy_hungarian,
             "accuracy_majority": c.accuracy_majority,
