@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from vmieval.cli import output
-from vmieval.cli.data_options import data_options, open_for_models
+from vmieval.cli.data_options import data_choice, data_options, open_for_models
 from vmieval.cli.option_types import SEED
 from vmieval.cli.options import checkpoint_format_option, common_options, device_option
 from vmieval.cli.progress import phase_callback, progress
@@ -61,12 +61,6 @@ def rows_table(result: MIResult, title: str) -> output.Table:
 @common_options
 def mi_bound_command(
     checkpoint: str,
-    dataset: str | None,
-    data_dir: str | None,
-    download: bool,
-    split: str,
-    image_size: int | None,
-    limit: int | None,
     seed: int,
     fmt: str,
     device: str,
@@ -76,7 +70,8 @@ def mi_bound_command(
     **q: Any,
 ) -> None:
     """Lower bounds on I(target; decoded image) and the encoder's I_q(x; target) for CHECKPOINT."""
-    config = mi_config(q, seed, split)  # validates every value: a bad one is a one-line UsageError
+    choice = data_choice()
+    config = mi_config(q, seed, choice.split)  # validates every value: a bad one is a one-line UsageError
     # torch arrives with these: imported after the options are validated, so a usage error is instant
     from vmieval.checkpoints import load_checkpoint
     from vmieval.devices import resolve_device
@@ -89,7 +84,7 @@ def mi_bound_command(
         check_writable(out, force)
         check_model_names([Path(checkpoint).stem])  # it names the HDF5 group: refuse `..pt` before the work
     model = load_checkpoint(checkpoint, format=fmt, trust=trust, device=where)
-    data = open_for_models([model], dataset, data_dir, download, split, image_size, limit)  # streamed
+    data = open_for_models([model], choice)  # streamed
     with progress() as bar:
         report = phase_callback(bar)  # one step per phase; every step ends finished
         report("encode", 0, 1)

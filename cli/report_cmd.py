@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 from vmieval.cli import output
-from vmieval.cli.data_options import data_options, open_for_models
+from vmieval.cli.data_options import data_choice, data_options, open_for_models
 from vmieval.cli.option_types import SEED
 from vmieval.cli.options import checkpoint_format_option, common_options, device_option
 from vmieval.cli.progress import progress
@@ -65,12 +65,6 @@ def report_command(
     checkpoints: tuple[str, ...],
     compare_mode: bool,
     out_dir: str | None,
-    dataset: str | None,
-    data_dir: str | None,
-    download: bool,
-    split: str,
-    image_size: int | None,
-    limit: int | None,
     seed: int,
     fmt: str,
     device: str,
@@ -107,7 +101,8 @@ def report_command(
     )
 
     where = str(resolve_device(device))  # once, before any work: --device cuda without CUDA is exit 2
-    mi = None if no_mi else mi_config(q, seed, split)  # mi-bound's policy and defaults; a bad value fails here
+    choice = data_choice()
+    mi = None if no_mi else mi_config(q, seed, choice.split)  # mi-bound's policy and defaults; a bad value fails here
     names = unique_names([Path(c).stem for c in checkpoints])
     writes = out_dir is not None or not output.wants_json()  # --json alone prints the document, writes nothing
     out = Path(out_dir) if out_dir else _default_out(names)
@@ -116,7 +111,7 @@ def report_command(
         out = check_outputs(out, names, force)
 
     models = [load_checkpoint(c, format=fmt, trust=trust, device=where) for c in checkpoints]
-    data = open_for_models(models, dataset, data_dir, download, split, image_size, limit)  # streamed
+    data = open_for_models(models, choice)  # streamed
     config = ReportConfig(
         seed=seed,
         mi=mi,

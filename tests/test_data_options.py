@@ -37,8 +37,8 @@ def run(models: list[FakeModel], args: list[str]) -> tuple[click.testing.Result,
 
     @click.command()
     @data_options
-    def command(**options: Any) -> None:
-        data = load_for_models(models, **options)
+    def command() -> None:
+        data = load_for_models(models)
         seen.update(data=data)
 
     result = CliRunner().invoke(command, args)
