@@ -50,7 +50,6 @@ def test_logits_decoder_exports_without_a_flag(tmp_path: Path) -> None:
 
 def test_cli_converts_a_sigmoid_decoder_with_decoder_output(tmp_path: Path) -> None:
     from click.testing import CliRunner
-
     from vmieval.cli.main import cli
 
     builder = tmp_path / "sigmoid_model.py"
