@@ -323,3 +323,18 @@ def test_square_fit_keeps_native_channels(tmp_path: Path) -> None:
     np.save(tmp_path / "rgb.npy", ramp(2, 3, 4, 4))
     data = open_dataset(str(tmp_path / "rgb.npy"), fit=Fit.square(6))
     assert data.shape == (3, 6, 6) and stacked(data)[0].shape == (2, 3, 6, 6)
+
+
+def test_fitting_to_a_signed_range_leaves_the_callers_images_alone() -> None:
+    """[-1, 1] models (the paper presets): converting twice gives the same result, the input is unchanged."""
+    import torch
+
+    from vmieval.data.fit import Fit, convert
+
+    images = torch.rand(3, 1, 4, 4)
+    before = images.clone()
+    fit = Fit(shape=(1, 4, 4), value_range=(-1.0, 1.0))
+    first = convert(images, 1.0, fit, "test")
+    assert torch.equal(images, before)
+    assert torch.equal(convert(images, 1.0, fit, "test"), first)
+    assert float(first.min()) >= -1.0 and float(first.max()) <= 1.0

@@ -169,5 +169,5 @@ def convert(
             x = _resize(x, height, width)
     low, high = fit.value_range
     if (low, high) != (0.0, 1.0):
-        x = x.mul_(high - low).add_(low)
+        x = x * (high - low) + low  # out of place: x may be the caller's own tensor
     return x
