@@ -26,13 +26,8 @@ from vmieval.estimators.encoder import categorical_mi
 from vmieval.qnet import QNetwork
 from vmieval.spec import ModelSpec, Target
 
-HISTORY_KEYS = (
-    "epoch",
-    "seconds",
-    "temperature",
-    "train_loss",
-    "train_elbo",
-    "train_mi",
+# What `evaluate` records on held-out images; both trainers' histories carry these keys.
+EVALUATION_KEYS = (
     "elbo",
     "recon",
     "kl",
@@ -43,6 +38,7 @@ HISTORY_KEYS = (
     "mi_bound_aggregate",
     "iq_exact",
 )
+HISTORY_KEYS = ("epoch", "seconds", "temperature", "train_loss", "train_elbo", "train_mi", *EVALUATION_KEYS)
 
 
 @torch.no_grad()

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from vmieval.trainers.history import evaluate
+from vmieval.trainers.history import EVALUATION_KEYS, evaluate
 from vmieval.trainers.loop import Callback, TrainEvent, TrainResult, build_models, resolve_device, temperature_at
 from vmieval.trainers.objectives import entropy_note, forward
 from vmieval.trainers.paper_objective import q_batch, q_step_loss, vae_terms
@@ -51,15 +51,7 @@ PAPER_HISTORY_KEYS = (
     "train_kl",
     "train_ce",
     "train_q_loss",
-    "elbo",
-    "recon",
-    "kl",
-    "kl_per_dim",
-    "mi_bound",
-    "mi_entropy",
-    "mi_log_q",
-    "mi_bound_aggregate",
-    "iq_exact",
+    *EVALUATION_KEYS,
     "acc_hungarian_test",
     "acc_majority_train",
     "acc_majority_train_paper",
