@@ -31,6 +31,7 @@ from vmieval.estimators.qbound import (
     QBoundResult,
     entropy_terms,
     fano_bound,
+    fano_parts,
 )
 from vmieval.estimators.qfit import EpochCallback, QCurve, evaluate_q, fit_q
 from vmieval.estimators.variational import DEFAULT_BATCH, variational_terms
@@ -197,11 +198,8 @@ def crossfit_q_bound(
         )
 
     accuracy: dict[str, float] = {}
-    for j, (qpart, tpart) in enumerate(zip(parts, target.parts, strict=True)):
-        if qpart.kind != "categorical":
-            continue
+    for j, qpart, tpart, h_c in fano_parts(parts, target, split if posterior is not None else None):
         k = qpart.size
-        h_c = math.log(k) if posterior is None else split.aggregate_entropy[tpart.block]  # type: ignore[union-attr]
         accuracy[qpart.name] = float(hits[j].double().mean())
         value, within = fano_bound(h_c, 1.0 - accuracy[qpart.name], k, len(pairs))
         per_fold = [fano_bound(h_c, 1.0 - float(hits[j][i].double().mean()), k, i.shape[0])[0] for i in fold_ids]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -38,8 +39,8 @@ from vmieval.estimators.estimate import Entropy, Estimate, mean_and_stderr
 from vmieval.estimators.pairs import generate_pairs
 from vmieval.estimators.qfit import EpochCallback, QCurve, evaluate_q, fit_q
 from vmieval.frozen import FrozenVAE
-from vmieval.qnet import q_parts
-from vmieval.spec import Target
+from vmieval.qnet import QPart, q_parts
+from vmieval.spec import Target, TargetPart
 
 PAPER_NOTE = "paper's H = log K (prior entropy); not a valid bound when the aggregate posterior is non-uniform"
 STILL_IMPROVING = "q_still_improving"
@@ -157,11 +158,8 @@ def q_bound(
         )
 
     accuracy: dict[str, float] = {}
-    for j, (qpart, tpart) in enumerate(zip(parts, target.parts, strict=True)):
-        if qpart.kind != "categorical":
-            continue
+    for j, qpart, tpart, h_c in fano_parts(parts, target, split if posterior is not None else None):
         k = qpart.size
-        h_c = math.log(k) if posterior is None else split.aggregate_entropy[tpart.block]  # type: ignore[union-attr]
         accuracy[qpart.name] = float(hits[j].double().mean())
         fano = fano_bound(h_c, 1.0 - accuracy[qpart.name], k, n_test)
         rows.append(bound(tpart.label(), fano, family="fano", entropy="prior" if posterior is None else "aggregate",
@@ -169,6 +167,19 @@ def q_bound(
     seconds["score"] = time.perf_counter() - t0
     return QBoundResult(label, config.codes, arch, tuple(rows), curve, accuracy, float(h_terms.mean()), choice,
                         paper_h, n_fit, n_val, n_test, seconds)  # fmt: skip
+
+
+def fano_parts(
+    parts: tuple[QPart, ...], target: Target, split: EncodedSplit | None
+) -> Iterator[tuple[int, QPart, TargetPart, float]]:
+    """(index, Q part, target part, H(c)) for each categorical part Fano's bound applies to.
+
+    H(c) is log K for prior codes (`split` None), else the split's exact H(q̄) of that block.
+    """
+    for j, (qpart, tpart) in enumerate(zip(parts, target.parts, strict=True)):
+        if qpart.kind == "categorical":
+            h_c = math.log(qpart.size) if split is None else split.aggregate_entropy[tpart.block]
+            yield j, qpart, tpart, h_c
 
 
 def entropy_terms(
