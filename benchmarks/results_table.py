@@ -63,7 +63,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _cell(stat: dict[str, Any], fmt: str) -> str:
+def format_cell(stat: dict[str, Any], fmt: str) -> str:
     if stat["mean"] is None:
         return "–"
     text = fmt.format(stat["mean"])
@@ -106,7 +106,7 @@ def markdown(summary: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             "| --- | --- | --- | --- | --- |",
         ]
         for key, (label, fmt) in METRICS.items():
-            cells = [_cell(r[key], fmt) if r and key in r else "–" for r in (elbo, mi)]
+            cells = [format_cell(r[key], fmt) if r and key in r else "–" for r in (elbo, mi)]
             ref = paper.get(key)
             refs = [fmt.format(v) for v in ref] if ref else ["–", "–"]
             lines.append(f"| {label} | {' | '.join(cells)} | {' | '.join(refs)} |")
