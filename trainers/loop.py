@@ -24,8 +24,16 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
+from vmieval.trainers.augment import AffineRange, random_affine
 from vmieval.trainers.history import evaluate
-from vmieval.trainers.objectives import entropy_note, forward, mi_bound, q_loss, target_entropy
+from vmieval.trainers.objectives import (
+    consistency_divergence,
+    entropy_note,
+    forward,
+    mi_bound,
+    q_loss,
+    target_entropy,
+)
 from vmieval.trainers.presets import TrainConfig, pair_configs
 from vmieval.trainers.resume import load_resume, save_run, sidecar_path
 
@@ -33,6 +41,7 @@ from vmieval.architectures import build_architecture
 from vmieval.atomic import check_writable
 from vmieval.checkpoints.native import parse_metadata
 from vmieval.data import load_images
+from vmieval.distributions import Posterior
 from vmieval.errors import CheckpointError, UsageError
 from vmieval.qnet import QNetwork, q_parts
 from vmieval.spec import ModelSpec, Target, parse_target
@@ -115,6 +124,11 @@ class _Run:
             "order": torch.Generator().manual_seed(config.seed + 1),
             "sample": torch.Generator(device).manual_seed(config.seed + 2),
         }
+        # The views' moves get their own stream, so the order and sampling noise match the pair's ELBO model.
+        self.uses_consistency = config.objective == "mi" and config.consistency > 0
+        if self.uses_consistency:
+            self.generators["augment"] = torch.Generator().manual_seed(config.seed + 4)
+        self.moves = AffineRange(config.augment_shift, config.augment_rotation, config.augment_scale)
         self.history: list[dict[str, Any]] = []
 
     def restore(self, state_dict: dict[str, torch.Tensor], side: dict[str, Any], history: list) -> None:
@@ -135,7 +149,7 @@ class _Run:
         bs = min(cfg.batch_size, n)
         steps = n // bs
         order = torch.randperm(n, generator=self.generators["order"])
-        sums = torch.zeros(3, device=self.device)
+        sums = torch.zeros(4 if self.uses_consistency else 3, device=self.device)
         t0 = time.perf_counter()
         tau = cfg.temperature_start
         for i in range(steps):
@@ -159,14 +173,22 @@ class _Run:
             if cfg.objective == "mi" and cfg.lam > 0:
                 self.q.requires_grad_(False)
                 loss = loss - cfg.lam * mi_bound(self.q, fp, self.spec, self.target, cfg.entropy).value
+            terms = []
+            if self.uses_consistency:
+                view = random_affine(x, self.generators["augment"], self.moves)
+                divergence = consistency_divergence(
+                    fp.posterior, Posterior.from_flat(self.spec, self.module.encode(view))
+                )
+                loss = loss + cfg.consistency * divergence.mean()
+                terms.append(divergence.mean().detach())
             loss.backward()
             self.opt_vae.step()
 
             h = target_entropy(self.spec, self.target, fp.posterior, cfg.entropy).detach()
-            sums += torch.stack([loss.detach(), elbo.detach(), h - loss_q.detach()])
+            sums += torch.stack([loss.detach(), elbo.detach(), h - loss_q.detach(), *terms])
             if callback is not None:
                 callback(TrainEvent("step", label, step0 + i + 1, total, status=f"loss {float(loss.detach()):.1f}"))
-        train_loss, train_elbo, train_mi = (sums / steps).tolist()
+        train_loss, train_elbo, train_mi, *consistency = (sums / steps).tolist()
         eval_gen = torch.Generator(self.device).manual_seed(cfg.seed + 3)
         record = {
             "epoch": len(self.history) + 1,
@@ -174,6 +196,7 @@ class _Run:
             "train_loss": train_loss,
             "train_elbo": train_elbo,
             "train_mi": train_mi,
+            **({"train_consistency": consistency[0]} if consistency else {}),
             **evaluate(self.module, self.q, self.spec, self.target, heldout, cfg.entropy, eval_gen),
         }
         record["seconds"] = time.perf_counter() - t0

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vmieval.distributions import (
@@ -140,3 +141,25 @@ def q_loss(q: QNetwork, fp: ForwardPass) -> torch.Tensor:
     """-E[log Q(target | x_hat)] with the VAE side detached: the Q step only tightens the bound."""
     targets = [t.detach() for t in fp.targets]
     return -q.log_likelihood(fp.x_hat.detach(), targets).mean()
+
+
+def consistency_divergence(clean: Posterior, augmented: Posterior) -> torch.Tensor:
+    """sum over categorical blocks of KL(q(c|x) || q(c|x_aug)), per image [B], the clean side detached.
+
+    The augmentation-consistency term of the MI regulariser (as in IMSAT's self-augmentation): the
+    clean posterior is the target, so only the view's code moves towards it and the term cannot be
+    met by blurring the clean code. It is 0, with a zero gradient, when both views agree, and large
+    where a small move of the image changes the category.
+    """
+    total: torch.Tensor | None = None
+    for name, post in clean.items():
+        if not isinstance(post, CategoricalPosterior):
+            continue
+        view = augmented[name]
+        if not isinstance(view, CategoricalPosterior):
+            raise ValueError(f"block {name!r} is categorical in one view only")
+        kl = F.kl_div(view.log_probs, post.log_probs.detach(), reduction="none", log_target=True).sum(dim=1)
+        total = kl if total is None else total + kl
+    if total is None:
+        raise ValueError("the consistency term needs a categorical block")
+    return total

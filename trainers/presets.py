@@ -65,6 +65,13 @@ class TrainConfig:
     held-out metrics every `eval_every` iterations and a checkpoint every `checkpoint_every` (a
     multiple of it). `mi_on_prior` also scores Q on decoded prior codes (the paper's Gaussian model);
     `eval_train_images` is how many training images the majority-vote accuracy curve uses.
+
+    `consistency` weighs the augmentation-consistency term on the categorical code (0: off, and the
+    run is bit-identical to one trained before the field existed): per batch, a randomly moved view of
+    the images (shifts up to `augment_shift` pixels, rotations up to `augment_rotation` degrees, scale
+    changes up to `augment_scale`; `augment.py`) is encoded and KL(q(c|x) || q(c|x_aug)) is added to
+    the loss. It belongs to the MI regulariser, so only the MI objective uses it: the ELBO model of a
+    pair keeps 0, a plain ELBO baseline.
     """
 
     preset: str
@@ -101,6 +108,10 @@ class TrainConfig:
     checkpoint_every: int = 500
     eval_train_images: int = 10000
     observation_shape: tuple[int, int, int] = (1, 28, 28)
+    consistency: float = 0.0
+    augment_shift: float = 2.0
+    augment_rotation: float = 10.0
+    augment_scale: float = 0.1
 
     def __post_init__(self) -> None:
         self.validate()
@@ -136,6 +147,21 @@ class TrainConfig:
             raise UsageError(f"limit must be at least 1 image, got {self.limit}")
         target = parse_target(self.mi_target, self.spec())
         self._validate_loss(len(target.parts))
+        self._validate_consistency()
+
+    def _validate_consistency(self) -> None:
+        if self.consistency < 0:
+            raise UsageError(f"consistency must be zero or more, got {self.consistency}")
+        if self.consistency == 0:
+            return
+        if self.objective == "elbo":
+            raise UsageError("--consistency belongs to the MI regulariser; the ELBO model has consistency 0")
+        if self.loss != "nats":
+            raise UsageError("--consistency applies only to the nats loss")
+        if not any(b[0] == "categorical" for b in self.blocks):
+            raise UsageError("--consistency needs a categorical block")
+        if min(self.augment_shift, self.augment_rotation, self.augment_scale) < 0 or self.augment_scale >= 1:
+            raise UsageError("augment ranges must be zero or more (scale below 1)")
 
     def _validate_loss(self, n_parts: int) -> None:
         if self.loss not in LOSSES:
@@ -294,10 +320,18 @@ def resolve_config(preset: str, **overrides: Any) -> TrainConfig:
         if "lam" in changes and changes["lam"] != 0:
             raise UsageError("--lam applies only to --objective mi (the ELBO model has lambda = 0)")
         changes["lam"] = 0.0
+        if changes.get("consistency"):
+            raise UsageError("--consistency belongs to the MI regulariser; the ELBO model has consistency 0")
+        changes["consistency"] = 0.0
     return base.replace(**changes)
 
 
 def pair_configs(config: TrainConfig) -> tuple[TrainConfig, TrainConfig]:
-    """The ELBO model and the MI model of a pair: identical except objective and lambda."""
-    mi = config if config.objective == "mi" else config.replace(objective="mi", lam=get_preset(config.preset).lam)
-    return mi.replace(objective="elbo", lam=0.0), mi
+    """The ELBO model and the MI model of a pair: identical except objective, lambda and the consistency
+    weight (part of the MI regulariser; 0 for the ELBO model)."""
+    if config.objective == "mi":
+        mi = config
+    else:
+        preset = get_preset(config.preset)
+        mi = config.replace(objective="mi", lam=preset.lam, consistency=preset.consistency)
+    return mi.replace(objective="elbo", lam=0.0, consistency=0.0), mi
