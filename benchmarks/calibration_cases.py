@@ -5,7 +5,10 @@ from plain callables, so the whole estimator path (pairs, Q, bounds) runs as it 
 - K-way symmetric channel, error rate ε: x_hat shows c' = c with probability 1 − ε, else one of the
   other K − 1 categories uniformly (chosen by a Gaussian latent u = Φ(z)). With code marginal p(c),
   I = Σ p(c) T(c'|c) log(T(c'|c) / p(c')); for uniform p(c) that is log K − h(ε) − ε log(K − 1).
-  The posterior-code variant draws c from an encoder whose aggregate is far from uniform.
+  The posterior-code variant draws c from an encoder whose aggregate is far from uniform. The graded
+  variant (as on a real model: most images clear, a few ambiguous) also moves z's posterior mean with
+  how sharp q(c|x) is, so clear images almost never flip and ambiguous ones often do: the images then
+  differ far more than two draws from one image do. I = I(c; c') under p(c, c') = mean_x q(c|x) T_x.
 - K templates plus noise: x_hat = μ_c + σ·ξ in D dims; I = log K + E log p(c | x_hat), computed by
   Monte Carlo with the exact posterior (200,000 draws, Monte-Carlo error < 1e-3 nats).
 - linear-Gaussian channel: x_hat = z[0:2] + s·ξ; I = log(1 + 1/s²) for the 2 dims.
@@ -46,9 +49,9 @@ def channel_mi(p_c: torch.Tensor, k: int, eps: float) -> float:
     return entropy(joint.sum(0)) + entropy(p_c.double()) - entropy(joint.flatten())
 
 
-def symmetric_channel(k: int, eps: float) -> FrozenVAE:
-    """Latent [z (1), c (K)] -> 1x1xK Bernoulli logits ±6 on the one-hot of c'. The encoder reads
-    an image's first K values as logits of q(c|x) (z ~ N(0, 1) whatever the image)."""
+def symmetric_channel(k: int, eps: float, encode: Any = None) -> FrozenVAE:
+    """Latent [z (1), c (K)] -> 1x1xK Bernoulli logits ±6 on the one-hot of c'. The encoder (unless
+    given) reads an image's K values as logits of q(c|x) (z ~ N(0, 1) whatever the image)."""
     spec = ModelSpec((1, 1, k), (gaussian("z", 1), categorical("c", k)))
 
     def decode(latent: torch.Tensor) -> torch.Tensor:
@@ -57,10 +60,44 @@ def symmetric_channel(k: int, eps: float) -> FrozenVAE:
         flipped = torch.where(u < eps, (c + shift) % k, c)
         return (12.0 * F.one_hot(flipped, k).float() - 6.0).view(-1, 1, 1, k)
 
-    def encode(x: torch.Tensor) -> torch.Tensor:
+    def logits_only(x: torch.Tensor) -> torch.Tensor:
         return torch.cat([torch.zeros(x.shape[0], 2), x.flatten(1)], 1)
 
-    return FrozenVAE(spec, encode, decode, INFO)
+    return FrozenVAE(spec, encode or logits_only, decode, INFO)
+
+
+def flip_table(k: int, eps: float, mean: float) -> torch.Tensor:
+    """P(shift) [K] of the symmetric channel when z ~ N(mean, 1): shift 0 keeps c, shift j ≥ 1 is
+    taken for u = Φ(z) in [ε(j−1)/(K−1), εj/(K−1))."""
+    normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0)
+    edges = normal.icdf(torch.linspace(0.0, eps, k, dtype=torch.float64)) - mean  # −inf first
+    cdf = normal.cdf(edges)
+    return torch.cat([1.0 - cdf[-1:], cdf[1:] - cdf[:-1]])
+
+
+def graded_channel(k: int, eps: float) -> tuple[FrozenVAE, Any]:
+    """`symmetric_channel` whose encoder also sets z's posterior mean from the image's largest logit
+    β: (2/3)(β − 3) − 2, so β = 12 gives 4 (flips ~1e-12) and β = 3 gives −2 (flips ~0.19).
+    Returns the model and `truth(images)`, the exact I(c; c') under those images' posterior codes."""
+
+    def z_mean(x: torch.Tensor) -> torch.Tensor:
+        return (2.0 / 3.0) * (x.flatten(1).max(1).values - 3.0) - 2.0
+
+    def encode(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([z_mean(x).unsqueeze(1), torch.zeros(x.shape[0], 1), x.flatten(1)], 1)
+
+    def truth(images: torch.Tensor) -> float:
+        q = torch.softmax(images.flatten(1).double(), 1)
+        joint = torch.zeros(k, k, dtype=torch.float64)
+        shifts = torch.arange(k)
+        for q_x, mean in zip(q, z_mean(images).tolist(), strict=True):
+            table = flip_table(k, eps, mean)
+            for c in range(k):
+                joint[c, (c + shifts) % k] += q_x[c] * table
+        joint /= images.shape[0]
+        return entropy(joint.sum(0)) + entropy(joint.sum(1)) - entropy(joint.flatten())
+
+    return symmetric_channel(k, eps, encode), truth
 
 
 def templates_model(k: int, dim: int, sigma: float) -> tuple[FrozenVAE, float]:
@@ -115,6 +152,15 @@ def decoder_cases(quick: bool) -> list[DecoderCase]:
     p_c = torch.softmax(images.flatten(1).double(), 1).mean(0)
     cases.append(DecoderCase(f"symmetric K={k} eps={eps} S=4000, posterior codes", symmetric_channel(k, eps), "c",
                              "posterior", 4000, channel_mi(p_c, k, eps), images))  # fmt: skip
+    # graded posterior codes: 2,000 images, 90% clear (β = 12), 10% ambiguous (β = 3), types uniform
+    k, eps = 10, 0.002
+    g = torch.Generator().manual_seed(4)
+    types = torch.randint(0, k, (2000,), generator=g)
+    beta = torch.where(torch.rand(2000, generator=g) < 0.1, 3.0, 12.0)
+    images = (beta.unsqueeze(1) * F.one_hot(types, k).float()).view(-1, 1, 1, k)
+    graded, graded_truth = graded_channel(k, eps)
+    cases.append(DecoderCase(f"symmetric K={k} eps={eps} S=4000, graded posterior codes", graded, "c", "posterior",
+                             4000, graded_truth(images), images))  # fmt: skip
     model, truth = templates_model(10, 8, 0.9)
     cases.append(DecoderCase("10 templates + noise (D=8, sigma=0.9) S=4000", model, "c", "prior", 4000, truth))
     cases.append(DecoderCase("linear-Gaussian z[0:2], s=0.5, S=4000", linear_gaussian(0.5), "z[0:2]", "prior", 4000,

@@ -69,3 +69,14 @@ def test_exact_categorical_interval_covers_the_population_value() -> None:
     (exact,) = [r for name, r in runs.items() if name.startswith("I_q(x; c): exact")]
     cover = calibration.coverage(exact["value"], exact["stderr"], exact["truth"])
     assert cover >= 0.85  # 60 runs of a 95% interval: below 0.85 has probability < 0.2%
+
+
+def test_graded_channel_truth_known_answers() -> None:
+    """No flips (every image clear: z's mean at 4) leaves I = H(q̄); z's mean at 0 with uniform codes
+    is the plain symmetric channel."""
+    _, truth = cases.graded_channel(10, 0.05)
+    clear = (12.0 * torch.eye(10)).repeat(3, 1).view(-1, 1, 1, 10)
+    q_bar = torch.softmax(clear.flatten(1).double(), 1).mean(0)
+    assert truth(clear) == pytest.approx(cases.entropy(q_bar), abs=1e-6)
+    flat = torch.full((4, 1, 1, 10), 6.0)  # largest logit 6: z's mean 0
+    assert truth(flat) == pytest.approx(cases.channel_mi(torch.full((10,), 0.1), 10, 0.05), abs=1e-6)

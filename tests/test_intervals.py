@@ -1,9 +1,11 @@
 """Tests of the honest intervals (vmieval.estimators.intervals) and the cross-fitted bounds (.crossfit).
 
-Known answers: t quantiles, a fold interval that switches between its between-fold and within-fold
-parts, differences that are or are not within noise; cross-fitted bounds of 0 for a decoder that
-ignores c and H(c) for one that shows c as distinct templates, with every pair scored exactly once
-and every source image's pairs kept in one fold.
+Known answers: t quantiles, a cross-fit interval's parts (pairs given the images, Q's fitting
+noise, their degrees of freedom) on terms built to have them, its coverage of simulated reruns (and
+the under-coverage of one blind to the fitting noise), differences that are or are not within
+noise; cross-fitted bounds of 0 for a decoder that ignores c and H(c) for one that shows c as
+distinct templates, with every pair scored exactly once and every source image's pairs kept in one
+fold.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,7 +22,7 @@ from vmieval.data import ImageData
 from vmieval.encoded import encode_split
 from vmieval.estimators import Estimate, MIConfig
 from vmieval.estimators.crossfit import assign_folds, crossfit_q_bound
-from vmieval.estimators.intervals import Interval, difference_interval, fold_interval, quantile
+from vmieval.estimators.intervals import Interval, crossfit_interval, difference_interval, quantile
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import ModelSpec, categorical, gaussian, parse_target
 
@@ -48,11 +51,59 @@ def test_quantiles_and_interval_ends() -> None:
     assert interval.reported_stderr * 1.959964 == pytest.approx(interval.half_width)
 
 
-def test_fold_interval_uses_the_larger_error_and_its_degrees_of_freedom() -> None:
-    spread = fold_interval([1.0, 1.2, 0.8, 1.1, 0.9], 1.0, within_stderr=0.001)
-    assert spread.df == 4 and spread.stderr == pytest.approx(math.sqrt(0.025 / 5))
-    agreeing = fold_interval([1.0, 1.0001, 0.9999, 1.0, 1.0], 1.0, within_stderr=0.05)
-    assert math.isinf(agreeing.df) and agreeing.stderr == 0.05
+def test_crossfit_interval_parts_known_answers() -> None:
+    rng = np.random.default_rng(0)
+    alone = np.full(4000, -1)
+    noisy = rng.standard_normal(4000)
+    same_q = [0.5] * 5  # every Q scores the shared pairs alike: no fitting noise
+    pairs_only = crossfit_interval(0.0, noisy, alone, same_q, [0.0] * 5)
+    assert pairs_only.stderr == pytest.approx(noisy.std(ddof=1) / math.sqrt(4000))
+    assert pairs_only.q_fit == 0.0 and 3000 < pairs_only.df < 5000  # Gaussian terms: about S dof
+    q_only = crossfit_interval(1.0, np.zeros(4000), alone, [1.0, 1.2, 0.8, 1.1, 0.9], [1.0] * 5)
+    assert q_only.stderr == pytest.approx(math.sqrt(0.025 / 5)) and q_only.df == pytest.approx(4)
+    no_shared = crossfit_interval(1.0, np.zeros(4000), alone, [math.nan] * 5, [1.0, 1.2, 0.8, 1.1, 0.9])
+    assert no_shared.q_fit == pytest.approx(0.025 / 5) and no_shared.df == pytest.approx(4)  # the folds' excess
+
+    # two pairs per image, images far apart: given the images only the within-image spread counts
+    owner = np.tile(np.arange(2000), 2)
+    image = 3.0 * rng.standard_normal(2000)
+    within = rng.standard_normal(4000)
+    terms = image[owner] + within
+    clustered = crossfit_interval(float(terms.mean()), terms, owner, same_q, [0.0] * 5, n_images=2000)
+    half_diff = (terms[:2000] - terms[2000:]) / math.sqrt(2)  # within-image deviations, 1 dof each
+    assert clustered.pairs == pytest.approx(float((half_diff**2).mean()) / 4000)
+    assert clustered.images > 15 * clustered.pairs  # (2·9 + 1) / 1  # what a per-image (population) variance would say
+
+
+def simulated_reruns(tau: float, q_aware: bool, reps: int = 600) -> tuple[float, float]:
+    """Reruns of a cross-fit on fixed images (2 pairs each, image effects, heavy-tailed misses) with a
+    random shift τ per fold's Q: (coverage of the rerun mean, mean stderr / SD of the values)."""
+    rng = np.random.default_rng(1)
+    n, folds = 1000, 5
+    owner = np.tile(np.arange(n), 2)
+    image = 0.5 * rng.standard_normal(n)
+    values, half, stderr = [], [], []
+    for _ in range(reps):
+        misses = np.where(rng.random(2 * n) < 0.02, -rng.exponential(2.0, 2 * n), 0.0)
+        fold = (rng.permutation(n) % folds)[owner]
+        shift = tau * rng.standard_normal(folds)
+        base = image[owner] + misses
+        terms = base + shift[fold]
+        shared = np.arange(2 * n - 250, 2 * n)  # scored by every Q
+        q_values = [float(base[shared].mean() + (shift[f] if q_aware else 0.0)) for f in range(folds)]
+        per_fold = [float(terms[fold == f].mean()) for f in range(folds)]
+        i = crossfit_interval(float(terms.mean()), terms, owner, q_values, per_fold, n_images=n)
+        values.append(i.value), half.append(i.half_width), stderr.append(i.stderr)
+    v = np.array(values)
+    return float(np.mean(np.abs(v - v.mean()) <= np.array(half))), float(np.mean(stderr) / v.std(ddof=1))
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.03])
+def test_crossfit_interval_covers_reruns_and_blind_one_is_caught(tau: float) -> None:
+    cover, ratio = simulated_reruns(tau, q_aware=True)
+    assert cover > 0.93 and 0.85 < ratio < 1.2  # 600 reruns: coverage known to ±0.9 points
+    if tau > 0:  # an interval blind to the fitting noise under-covers
+        assert simulated_reruns(tau, q_aware=False)[0] < 0.85
 
 
 def test_difference_interval_marks_noise() -> None:

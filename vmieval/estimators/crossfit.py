@@ -4,7 +4,9 @@ intervals that include the variance of fitting Q and of drawing the pairs (see `
 Pairs are generated once (as in `q_bound`), assigned to F folds grouped by source image, and each
 fold is scored by a Q fitted on the other folds: the fit / validation shares of the rest keep the
 ratio of `config.fractions`. Every bound is then a mean over all pairs, each scored exactly once by
-a Q that never saw it, and its interval comes from the spread of the F fold values. The bounds and
+a Q that never saw it. Its interval (`intervals.crossfit_interval`) adds the spread of the terms
+within images to the spread of the F Qs on the pairs none of them was fitted on (`common_pairs`),
+each Q scoring those too; the values themselves never use those extra scores. The bounds and
 their H(t) are those of `qbound.py`; the InfoNCE, NWJ and interpolated rows are those of
 `variational.py`, with the fold's validation pairs fitting the NWJ baseline.
 """
@@ -16,14 +18,15 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from vmieval.distributions import prior_entropy
 from vmieval.encoded import EncodedSplit
 from vmieval.errors import UsageError
 from vmieval.estimators.config import MIConfig
-from vmieval.estimators.estimate import Estimate, Family, mean_and_stderr
-from vmieval.estimators.intervals import Interval, fold_interval
+from vmieval.estimators.estimate import Estimate, Family
+from vmieval.estimators.intervals import CrossFitInterval, crossfit_interval
 from vmieval.estimators.pairs import GeneratedPairs, generate_pairs
 from vmieval.estimators.qbound import (
     PAPER_NOTE,
@@ -32,6 +35,7 @@ from vmieval.estimators.qbound import (
     entropy_terms,
     fano_bound,
     fano_parts,
+    fano_slope,
 )
 from vmieval.estimators.qfit import EpochCallback, QCurve, evaluate_q, fit_q
 from vmieval.estimators.variational import DEFAULT_BATCH, variational_terms
@@ -45,12 +49,12 @@ DEFAULT_FOLDS = 5
 @dataclass(frozen=True)
 class CrossFitBound(QBoundResult):
     """A `QBoundResult` whose rows are cross-fitted: `curve` is the first fold's Q curve, `curves`
-    all F; `intervals` maps each row's key to its Interval (raw stderr and its degrees of freedom);
-    `fold_values` the per-fold values behind it."""
+    all F; `intervals` maps each row's key to its CrossFitInterval (raw stderr, its degrees of freedom,
+    variance parts); `fold_values` the per-fold values behind it."""
 
     folds: int = DEFAULT_FOLDS
     curves: tuple[QCurve, ...] = ()
-    intervals: dict[str, Interval] = field(default_factory=dict)
+    intervals: dict[str, CrossFitInterval] = field(default_factory=dict)
     fold_values: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
@@ -59,7 +63,7 @@ class CrossFitBound(QBoundResult):
 
     def to_dict(self) -> dict[str, object]:
         """QBoundResult's fields plus `folds` and, as one JSON string (an HDF5 attribute as it is),
-        each row's raw stderr, degrees of freedom, 95% interval and fold values, by row key."""
+        each row's raw stderr, degrees of freedom, 95% interval, variance parts and fold values, by row key."""
         out = super().to_dict()
         out["folds"] = self.folds
         intervals = {
@@ -68,6 +72,9 @@ class CrossFitBound(QBoundResult):
                 "df": i.df if math.isfinite(i.df) else None,
                 "low": i.low,
                 "high": i.high,
+                "variance_pairs": i.pairs,
+                "variance_images": i.images,
+                "variance_folds": i.folds,
                 "folds": list(self.fold_values[key]),
             }
             for key, i in self.intervals.items()
@@ -86,6 +93,25 @@ def assign_folds(owner: torch.Tensor, folds: int, generator: torch.Generator) ->
     images = int(owner.max()) + 1
     image_fold = torch.randperm(images, generator=generator) % folds
     return image_fold[owner]
+
+
+def fold_plan(fold_of: torch.Tensor, fold: int, val_share: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(held-out, fit, validation) pair indices of one fold: the rest is cut in index order, its
+    last `val_share` validating (early stopping only, never fitted on)."""
+    test_idx = (fold_of == fold).nonzero().squeeze(1)
+    rest = (fold_of != fold).nonzero().squeeze(1)
+    n_val = max(1, round(rest.shape[0] * val_share))
+    return test_idx, rest[:-n_val], rest[-n_val:]
+
+
+def common_pairs(plan: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], n_pairs: int) -> torch.Tensor:
+    """Indices of the pairs no fold's Q was fitted on (each Q held them out or only validated on
+    them): every Q scores the same pairs there, so their scores differ only by the fit."""
+    unseen = torch.zeros(n_pairs, dtype=torch.long)
+    for test_idx, _, val_idx in plan:
+        unseen[test_idx] += 1
+        unseen[val_idx] += 1
+    return (unseen == len(plan)).nonzero().squeeze(1)
 
 
 def _select(pairs: GeneratedPairs, idx: torch.Tensor) -> GeneratedPairs:
@@ -132,12 +158,14 @@ def crossfit_q_bound(
     var_batches: dict[str, list[torch.Tensor]] = {k: [] for k in names}
     var_params: dict[str, dict[str, str | int | float]] = {}
     sizes: list[tuple[int, int, int]] = []
-    for f in range(folds):
-        test_idx = (fold_of == f).nonzero().squeeze(1)
-        rest = (fold_of != f).nonzero().squeeze(1)
-        n_val = max(1, round(rest.shape[0] * val_share))
-        fit, val = _select(pairs, rest[:-n_val]), _select(pairs, rest[-n_val:])
-        test = _select(pairs, test_idx)
+    plan = [fold_plan(fold_of, f, val_share) for f in range(folds)]
+    common = common_pairs(plan, len(pairs))
+    shared = _select(pairs, common)
+    shared_log_q: list[float] = []
+    shared_misses: list[list[float]] = [[] for _ in parts]
+    shared_var: dict[str, list[float]] = {k: [] for k in names}
+    for test_idx, fit_idx, val_idx in plan:
+        fit, val, test = _select(pairs, fit_idx), _select(pairs, val_idx), _select(pairs, test_idx)
         q, curve = fit_q(fit, val, parts, config, generator, on_epoch)
         curves.append(curve)
         seconds["fit"] += curve.seconds
@@ -156,11 +184,18 @@ def crossfit_q_bound(
             "nwj": {"batch": vt.batch},
             "interpolated": {"batch": vt.batch, "alpha": vt.alpha, "cap": vt.caps["interpolated"]},
         }
+        shared_scores = evaluate_q(q, shared) if len(shared) > 1 else (torch.full((2,), math.nan), [])
+        shared_log_q.append(float(shared_scores[0].mean()))
+        for j, h in enumerate(shared_scores[1]):
+            shared_misses[j].append(float((~h).double().mean()) if h.numel() else math.nan)
+        shared_vt = variational_terms(q, shared, val, batch) if len(shared) >= 4 else None
+        for name in names:
+            shared_var[name].append(float(shared_vt.terms[name].mean()) if shared_vt else math.nan)
         sizes.append((len(fit), len(val), len(test)))
         seconds["score"] += time.perf_counter() - t1
 
     fold_ids = [(fold_of == f).nonzero().squeeze(1) for f in range(folds)]
-    intervals: dict[str, Interval] = {}
+    intervals: dict[str, CrossFitInterval] = {}
     fold_values: dict[str, tuple[float, ...]] = {}
     params: dict[str, str | int | float] = {
         "q": arch,
@@ -174,8 +209,10 @@ def crossfit_q_bound(
     note = f"Q was still improving at max_epochs={config.max_epochs}; the bound may be loose" if still else ""
     rows: list[Estimate] = []
 
-    def add(part: str, value: float, within: float, per_fold: list[float], **kw: object) -> None:
-        interval = fold_interval(per_fold, value, within)
+    owner = pairs.owner.numpy()
+    n_images = split.n if posterior is not None else None  # type: ignore[union-attr]
+
+    def add(part: str, value: float, interval: CrossFitInterval, per_fold: list[float], **kw: object) -> None:
         fields = {"params": params, "flags": flags, "note": note, **kw}
         row = Estimate("I(t;x_hat)", part, "decoder", "lower_bound", value=value, stderr=interval.reported_stderr,
                        n=len(pairs), split=config.split, **fields)  # type: ignore[arg-type]  # fmt: skip
@@ -183,8 +220,10 @@ def crossfit_q_bound(
         rows.append(row)
 
     def add_terms(terms: torch.Tensor, **kw: object) -> None:
-        value, within = mean_and_stderr(terms)
-        add(label, value, within, [float(terms[i].mean()) for i in fold_ids], **kw)
+        value, per_fold = float(terms.mean()), [float(terms[i].mean()) for i in fold_ids]
+        shift = float(terms[common].mean() - log_q[common].mean()) if len(common) else 0.0  # H(t): the same for every Q
+        interval = crossfit_interval(value, terms.numpy(), owner, [v + shift for v in shared_log_q], per_fold, n_images)
+        add(label, value, interval, per_fold, **kw)
 
     add_terms(h_terms + log_q, family="barber-agakov", entropy=choice)
     if posterior is not None:
@@ -199,19 +238,24 @@ def crossfit_q_bound(
 
     accuracy: dict[str, float] = {}
     for j, qpart, tpart, h_c in fano_parts(parts, target, split if posterior is not None else None):
-        k = qpart.size
+        k, misses = qpart.size, (~hits[j]).double()
         accuracy[qpart.name] = float(hits[j].double().mean())
         value, within = fano_bound(h_c, 1.0 - accuracy[qpart.name], k, len(pairs))
-        per_fold = [fano_bound(h_c, 1.0 - float(hits[j][i].double().mean()), k, i.shape[0])[0] for i in fold_ids]
+        per_fold = [fano_bound(h_c, float(misses[i].mean()), k, i.shape[0])[0] for i in fold_ids]
+        linear = fano_slope(1.0 - accuracy[qpart.name], k, len(pairs)) * misses.numpy()  # delta method, per pair
+        floor = within if bool((misses == misses[0]).all()) else 0.0  # no miss at all: half a count
+        on_shared = [fano_bound(h_c, m, k, max(len(common), 1))[0] for m in shared_misses[j]]
+        interval = crossfit_interval(value, linear, owner, on_shared, per_fold, n_images, floor)
         h_choice = "prior" if posterior is None else "aggregate"
-        add(tpart.label(), value, within, per_fold, family="fano", entropy=h_choice,
+        add(tpart.label(), value, interval, per_fold, family="fano", entropy=h_choice,
             params=params | {"accuracy": accuracy[qpart.name]})  # fmt: skip
 
-    for name in names:
+    for name in names:  # each batch is one draw (its images share the batch's code marginal)
         terms, batch_means = torch.cat(var_terms[name]), torch.cat(var_batches[name])
         per_fold = [float(c.mean()) for c in var_terms[name]]
-        add(label, float(terms.mean()), mean_and_stderr(batch_means)[1], per_fold, family=name,
-            params=params | var_params[name])  # fmt: skip
+        value, alone = float(terms.mean()), np.full(batch_means.shape[0], -1)
+        interval = crossfit_interval(value, batch_means.numpy(), alone, shared_var[name], per_fold)
+        add(label, value, interval, per_fold, family=name, params=params | var_params[name])
     n_fit, n_val, n_test = (round(sum(s[i] for s in sizes) / folds) for i in range(3))
     entropy = float(h_terms.mean())
     return CrossFitBound(label, config.codes, arch, tuple(rows), curves[0], accuracy, entropy, choice, paper_h,

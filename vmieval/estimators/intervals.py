@@ -6,16 +6,28 @@ fitted on), which dominates when Q is almost always right: the per-pair terms ar
 with rare large misses, and two fits of Q disagree by more than either one's stderr claims.
 
 Cross-fitting: the pairs are split into F folds, grouped by source image (pairs whose codes were
-drawn from the same image's posterior share a fold; prior codes are split at random), so folds are
-independent draws. For each fold a fresh Q is fitted on the other folds (early-stopped on a slice of
-them) and scores that fold. Every pair is held out exactly once, so the bound is the mean over all
-pairs: an unbiased estimate of the mean held-out bound of this fitting procedure. Each fold's value
-carries the variance of fitting its Q and of drawing its pairs, so the spread of the F fold values
-(F − 1 degrees of freedom) is the honest error of their mean; heavy-tailed terms enter through fold
-means, untouched (no clipping). The standard error is the larger of that between-fold error and the
-pooled within-fold one (which, with its many degrees of freedom, guards against F folds agreeing by
-chance), and the 95% interval uses Student's t with F − 1 degrees of freedom when the between-fold
-part is the larger. Rows carry `stderr` = half-width / 1.96, so value ± 1.96·stderr is that interval.
+drawn from the same image's posterior share a fold; prior codes are split at random). For each fold
+a fresh Q is fitted on the other folds (early-stopped on a slice of them) and scores that fold. Every
+pair is held out exactly once, so the bound is the mean over all S pairs: an unbiased estimate of the
+mean held-out bound of this fitting procedure, for this model and these images (the estimand).
+
+Its variance given the images has two parts (`crossfit_interval`), each estimated where it is
+seen most sharply:
+- drawing the pairs: with posterior codes every image is used equally often (stratified), so only
+  the spread of the terms *within* an image counts, σ²_w/S, pooled over all S held-out terms (an
+  image's pairs share a fold and its Q); with prior codes every pair is its own draw;
+- fitting Q: each fold's Q lands a random amount better or worse (variance τ²). The pairs no Q was
+  fitted on (each Q held them out or only early-stopped on them: its validation slices overlap)
+  are scored by all F Qs; on the same pairs the F scores differ only by the fit, so their variance
+  estimates τ², and τ²/F is its share of the mean.
+The spread of the F fold values, the obvious alternative, is swamped by the differences between
+the images that fell in each fold (its expectation is U + τ²/F, with U the variance had the images
+too been drawn afresh): with F − 1 degrees of freedom, its excess over U is too noisy to estimate a
+small τ². It stands in only when no pair is shared. The τ² part has F − 1 degrees of freedom and
+the pair part many (fewer than the images when the terms are heavy-tailed, mostly ≈ 0 with rare
+misses: each part's own from the empirical variance of its contributions; no term is clipped), so
+the 95% interval is Student's t with Welch–Satterthwaite degrees of freedom. Rows carry `stderr` =
+half-width / 1.96, so value ± 1.96·stderr is that interval.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
@@ -70,16 +83,85 @@ class Interval:
         return self.low <= x <= self.high
 
 
-def fold_interval(fold_values: Sequence[float], value: float, within_stderr: float) -> Interval:
-    """Interval for `value` (the pooled estimate) from F cross-fitted fold values and the pooled
-    within-fold stderr: stderr = max(SD(fold values)/√F, within_stderr); t with F − 1 df when the
-    between-fold part wins."""
+@dataclass(frozen=True)
+class CrossFitInterval(Interval):
+    """An Interval with the variance parts of `crossfit_interval` (variances of the mean): `pairs`,
+    of drawing the pairs given the images; `q_fit`, of fitting the F Qs; stderr² = pairs + q_fit.
+    `images` (U, the pair variance had the images too been drawn afresh) and `folds` (SD²(fold
+    values)/F) are kept for comparison."""
+
+    pairs: float = math.nan
+    q_fit: float = math.nan
+    images: float = math.nan
+    folds: float = math.nan
+
+
+def _cluster_ids(owner: np.ndarray) -> np.ndarray:
+    """Cluster index [S] per term: its source image, or a cluster of its own where it has none (−1)."""
+    own = np.where(owner < 0, owner.max(initial=0) + 1 + np.arange(owner.shape[0]), owner)
+    return np.unique(own, return_inverse=True)[1]
+
+
+def _sum_variance(contributions: np.ndarray) -> float:
+    """Estimated variance of the sum of independent per-cluster contributions [G]."""
+    g = contributions.shape[0]
+    return g * float(contributions.var(ddof=1)) if g > 1 else math.inf
+
+
+def pair_variance(terms: np.ndarray, owner: np.ndarray, n_images: int | None) -> tuple[float, float, float]:
+    """(pairs, images, noise): the variance of the mean of `terms` from drawing the pairs given the
+    images, the same had the images been drawn afresh (U, cluster-robust), and the estimated
+    variance of `pairs` itself (for its degrees of freedom)."""
+    psi = np.asarray(terms, dtype=np.float64)
+    s = psi.shape[0]
+    cluster = _cluster_ids(np.asarray(owner))
+    size = np.bincount(cluster).astype(np.float64)
+    g = size.shape[0]
+    if g < 2:
+        return math.nan, math.nan, math.inf
+    image_part = np.bincount(cluster, weights=psi - psi.mean()) ** 2 * (g / (g - 1) / s**2)  # sums to U
+    image_mean = np.bincount(cluster, weights=psi) / size
+    within_ss = np.bincount(cluster, weights=(psi - image_mean[cluster]) ** 2)
+    repeats = float((size - 1).sum())
+    if repeats == 0:  # one pair per image (or per draw): the images' spread cannot be told from the pairs'
+        return float(image_part.sum()), float(image_part.sum()), _sum_variance(image_part)
+    pair_part = within_ss / (repeats * s)
+    sigma2_w = float(within_ss.sum()) / repeats
+    extra = s % n_images if n_images else 0  # stratified: these images were used once more, at random
+    between = max(0.0, float(image_mean.var(ddof=1)) - sigma2_w * float((1 / size).mean()))
+    selection = extra * (1 - extra / n_images) * between / s**2 if n_images else 0.0
+    return float(pair_part.sum()) + selection, float(image_part.sum()), _sum_variance(pair_part)
+
+
+def crossfit_interval(
+    value: float,
+    terms: np.ndarray,
+    owner: np.ndarray,
+    q_values: Sequence[float],
+    fold_values: Sequence[float],
+    n_images: int | None = None,
+    floor: float = 0.0,
+) -> CrossFitInterval:
+    """Interval for the cross-fitted `value` (see the module docstring).
+
+    terms [S]: the per-pair terms whose mean is the value (or its linearisation: only deviations
+    count); owner [S]: source image per term, −1 for none; q_values [F]: each fold's Q scored on the
+    common pairs none of the Qs was fitted on (NaN when there are none: the excess of the
+    between-fold variance over U stands in); fold_values [F]: each fold's value; n_images: the N
+    images stratified codes were drawn from; floor: the least stderr (e.g. half a count).
+    """
+    pairs, images, pairs_noise = pair_variance(terms, owner, n_images)
     f = len(fold_values)
-    between = statistics.stdev(fold_values) / math.sqrt(f) if f > 1 else math.nan
-    within = within_stderr if math.isfinite(within_stderr) else 0.0
-    if math.isfinite(between) and between >= within:
-        return Interval(value, between, float(f - 1))
-    return Interval(value, within if within > 0 or not math.isfinite(between) else between)
+    folds = statistics.variance(fold_values) / f if f > 1 else math.nan
+    if len(q_values) > 1 and all(math.isfinite(v) for v in q_values):
+        q_fit, q_noise = statistics.variance(q_values) / len(q_values), 2 / (len(q_values) - 1)
+    else:
+        q_fit, q_noise = max(0.0, folds - images), 2 / (f - 1) if f > 1 else math.inf
+    variance = pairs + q_fit
+    noise = q_fit**2 * q_noise / 2 + pairs_noise / 2  # Welch–Satterthwaite: Σ part² / df_part
+    df = variance**2 / noise if noise > 0 and math.isfinite(noise) else math.inf
+    stderr = max(math.sqrt(variance), floor) if math.isfinite(variance) else math.nan
+    return CrossFitInterval(value, stderr, df, pairs=pairs, q_fit=q_fit, images=images, folds=folds)
 
 
 class HasValue(Protocol):

@@ -102,8 +102,13 @@ def fano_bound(h: float, p_err: float, k: int, n: int) -> tuple[float, float]:
     """
     value = h - binary_entropy(p_err) - p_err * math.log(k - 1)
     p = min(max(p_err, 0.5 / n), 1.0 - 0.5 / n)
-    slope = math.log(p / (1.0 - p)) - math.log(k - 1)
-    return value, abs(slope) * math.sqrt(p * (1.0 - p) / n)
+    return value, abs(fano_slope(p_err, k, n)) * math.sqrt(p * (1.0 - p) / n)
+
+
+def fano_slope(p_err: float, k: int, n: int) -> float:
+    """d(Fano bound)/dP_e at P_e moved half a count (of n) inside (0, 1), where it is finite."""
+    p = min(max(p_err, 0.5 / n), 1.0 - 0.5 / n)
+    return math.log(p / (1.0 - p)) - math.log(k - 1)
 
 
 def q_bound(
