@@ -1,35 +1,88 @@
 """Does a real model's Q-bound interval match its rerun spread? (issue 14: JointVAE's MNIST bound)
 
 Reruns the decoder-side bound on one checkpoint with different seeds (fresh pairs, fresh Q fits) and
-sets the SD of the values across reruns beside the mean stderr each run reported, for the
-single-split bound (`q_bound`, per-pair stderr) and the cross-fitted one (`crossfit_q_bound`). An
-honest stderr has a ratio near 1; the cross-fit's 95% interval is value ± t(F−1)·stderr, reported
-as ± 1.96·(reported stderr), so its reported stderr is t(F−1)/1.96 times its raw one.
+sets the SD of the values across reruns beside the stderr each run reported, for the cross-fitted
+bound (`crossfit_q_bound`, the default) and, unless `--no-single`, the single split (`q_bound`,
+per-pair stderr). An honest stderr has a ratio near 1. The cross-fit's 95% interval is
+value ± t(df)·stderr, reported as ± 1.96·(reported stderr), so its reported stderr is t(df)/1.96
+times its raw one; each run's variance parts (pairs given the images, Q's fitting, and for
+comparison the per-image U and the between-fold spread) are kept. An SD from n reruns is itself
+uncertain: `sd_ci95` is its chi-square 95% interval.
 
-    nice -n 10 .venv/bin/python benchmarks/interval_width.py CHECKPOINT [--seeds 8] [--data-dir DIR]
+Each finished (procedure, seed) is one JSON line in `--cache` (resumable; `--only 1,3` runs just
+those seeds, so two processes can share the work, and writes no summary).
+
+    nice -n 10 .venv/bin/python benchmarks/interval_width.py CHECKPOINT [--seeds 8] [--data-dir DIR] [--no-single]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
+from scipy.stats import chi2
 
 from vmieval.atomic import atomic_write
 from vmieval.checkpoints import load_checkpoint
 from vmieval.data import fit_to_spec, load_images
-from vmieval.encoded import encode_split
+from vmieval.encoded import EncodedSplit, encode_split
 from vmieval.estimators import MIConfig, default_target, q_bound
 from vmieval.estimators.crossfit import DEFAULT_FOLDS, crossfit_q_bound
-from vmieval.spec import parse_target
+from vmieval.frozen import FrozenVAE
+from vmieval.spec import Target, parse_target
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run_seed(model: FrozenVAE, target: Target, split: EncodedSplit, procedure: str, seed: int) -> dict[str, Any]:
+    """One rerun's valid Barber-Agakov row: value, reported stderr and, cross-fitted, its interval's parts."""
+    config, g, t0 = MIConfig(), torch.Generator().manual_seed(seed), time.perf_counter()
+    if procedure == "single split":
+        ba = next(e for e in q_bound(model, target, config, g, split).estimates() if e.valid)
+        return {"value": ba.value, "reported_stderr": ba.stderr, "raw_stderr": ba.stderr, "df": None,
+                "seconds": time.perf_counter() - t0}  # fmt: skip
+    cross = crossfit_q_bound(model, target, config, g, split)
+    ba = next(e for e in cross.estimates() if e.valid)
+    i = cross.intervals[ba.key]
+    return {"value": ba.value, "reported_stderr": ba.stderr, "raw_stderr": i.stderr,
+            "df": i.df if math.isfinite(i.df) else None, "variance_pairs": i.pairs, "variance_q_fit": i.q_fit,
+            "variance_images": i.images, "variance_folds": i.folds, "seconds": time.perf_counter() - t0}  # fmt: skip
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """SD over reruns (with its chi-square 95% interval) beside the stderrs the runs reported."""
+    values = [r["value"] for r in runs]
+    n, sd = len(values), statistics.stdev(values)
+    reported, raw = [r["reported_stderr"] for r in runs], [r["raw_stderr"] for r in runs]
+    out: dict[str, Any] = {
+        "seeds": [r["seed"] for r in runs],
+        "values": values,
+        "reported_stderr": reported,
+        "raw_stderr": raw,
+        "sd_over_reruns": sd,
+        "sd_ci95": [sd * math.sqrt((n - 1) / chi2.ppf(0.975, n - 1)), sd * math.sqrt((n - 1) / chi2.ppf(0.025, n - 1))],
+        "mean_reported_stderr_over_sd": statistics.fmean(reported) / sd,
+        "median_reported_stderr_over_sd": statistics.median(reported) / sd,
+        "mean_raw_stderr_over_sd": statistics.fmean(raw) / sd,
+    }
+    if "variance_pairs" in runs[0]:
+        out["df"] = [r["df"] for r in runs]
+        for part in ("pairs", "q_fit", "images", "folds"):  # as a stderr of the mean: √(mean variance)
+            out[f"stderr_{part}"] = math.sqrt(statistics.fmean(r[f"variance_{part}"] for r in runs))
+    return out
+
+
+def timings(done: dict[tuple[str, int], dict[str, Any]], procedure: str, seeds: list[int]) -> list[float]:
+    """Seconds of each cached run of `procedure` that recorded them."""
+    return [e["seconds"] for s in seeds if (e := done.get((procedure, s))) and e.get("seconds") is not None]
 
 
 def main() -> None:
@@ -38,45 +91,48 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--only", default=None, help="comma-separated seeds to run (fills the cache only)")
+    parser.add_argument("--no-single", action="store_true", help="rerun the cross-fitted bound only")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS / "interval_width.json")
+    parser.add_argument("--cache", type=Path, default=None, help="default: OUT with .seeds.jsonl")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    cache = args.cache or args.out.with_suffix(".seeds.jsonl")
+    procedures = ["cross-fit"] + ([] if args.no_single else ["single split"])
+    seeds = [int(s) for s in args.only.split(",")] if args.only else list(range(args.seeds))
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    if cache.exists():
+        for line in cache.read_text().splitlines():
+            entry = json.loads(line)
+            done[(entry["procedure"], entry["seed"])] = entry
     model = load_checkpoint(args.checkpoint)
     data = fit_to_spec(load_images(args.dataset, "test", data_dir=args.data_dir), model.spec)
-    config = MIConfig()
     target = parse_target(default_target(model.spec), model.spec)
     split = encode_split(model, data)
-    runs: dict[str, list[tuple[float, float, float]]] = {"single split": [], "cross-fit": []}
-    t0 = time.perf_counter()
-    for seed in range(args.seeds):
-        single = q_bound(model, target, config, torch.Generator().manual_seed(seed), split)
-        ba = next(e for e in single.estimates() if e.valid)
-        runs["single split"].append((ba.value, ba.stderr, ba.stderr))
-        cross = crossfit_q_bound(model, target, config, torch.Generator().manual_seed(seed), split)
-        ba = next(e for e in cross.estimates() if e.valid)
-        runs["cross-fit"].append((ba.value, ba.stderr, cross.intervals[ba.key].stderr))
-        print(f"seed {seed}: single {runs['single split'][-1]}, cross-fit {runs['cross-fit'][-1]}", file=sys.stderr)
+    for seed in seeds:
+        for procedure in procedures:
+            if (procedure, seed) not in done:
+                entry = {"procedure": procedure, "seed": seed, **run_seed(model, target, split, procedure, seed)}
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                with cache.open("a") as fh:  # one line per run: processes on disjoint seeds may share it
+                    fh.write(json.dumps(entry) + "\n")
+                done[(procedure, seed)] = entry
+                print(json.dumps(entry), file=sys.stderr, flush=True)
+    if args.only:
+        return
     summary = {}
-    for name, rows in runs.items():
-        values = [r[0] for r in rows]
-        sd = statistics.stdev(values)
-        summary[name] = {
-            "values": values,
-            "reported_stderr": [r[1] for r in rows],
-            "raw_stderr": [r[2] for r in rows],
-            "sd_over_reruns": sd,
-            "mean_reported_stderr_over_sd": statistics.fmean(r[1] for r in rows) / sd,
-            "mean_raw_stderr_over_sd": statistics.fmean(r[2] for r in rows) / sd,
-        }
+    for procedure in procedures:
+        runs = [done[(procedure, s)] for s in seeds if (procedure, s) in done]
+        if len(runs) > 1:
+            summary[procedure] = summarise(runs)
     doc = {
         "checkpoint": str(args.checkpoint),
         "target": target.label(),
         "n_images": int(data.images.shape[0]),
-        "config": config.to_dict(),
+        "config": MIConfig().to_dict(),
         "folds": DEFAULT_FOLDS,
-        "seeds": args.seeds,
-        "seconds": time.perf_counter() - t0,
+        "seconds_per_seed": {p: statistics.fmean(t) for p in procedures if (t := timings(done, p, seeds))},
         "machine": {
             "processor": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),

@@ -73,6 +73,7 @@ class CrossFitBound(QBoundResult):
                 "low": i.low,
                 "high": i.high,
                 "variance_pairs": i.pairs,
+                "variance_q_fit": i.q_fit,
                 "variance_images": i.images,
                 "variance_folds": i.folds,
                 "folds": list(self.fold_values[key]),
@@ -220,7 +221,7 @@ def crossfit_q_bound(
         rows.append(row)
 
     def add_terms(terms: torch.Tensor, **kw: object) -> None:
-        value, per_fold = float(terms.mean()), [float(terms[i].mean()) for i in fold_ids]
+        value, per_fold = float(terms.numpy().mean()), [float(terms[i].mean()) for i in fold_ids]  # as before
         shift = float(terms[common].mean() - log_q[common].mean()) if len(common) else 0.0  # H(t): the same for every Q
         interval = crossfit_interval(value, terms.numpy(), owner, [v + shift for v in shared_log_q], per_fold, n_images)
         add(label, value, interval, per_fold, **kw)
