@@ -54,7 +54,7 @@ def grid_pixels(rows: int, cols: int, channels: int = 1, side: int = 28, pad: in
 def test_cell_geometry_matches_make_grid() -> None:
     pixels = grid_pixels(3, 10)
     assert cell_size(pixels.shape[0], 3, 2) == 28 and cell_size(pixels.shape[1], 10, 2) == 28
-    np.testing.assert_allclose(cell_centres(2, 28, 2), [2 + 13.5, 32 + 13.5])
+    np.testing.assert_allclose(cell_centres(2, 28, 2), [2 + 14, 32 + 14])  # pixel i spans [i, i + 1)
     with pytest.raises(ValueError, match="do not hold"):
         cell_size(pixels.shape[1], 9, 2)
 
@@ -64,10 +64,23 @@ def test_value_labels() -> None:
     assert value_labels(np.linspace(-3, 3, 5)) == ["\N{MINUS SIGN}3", "\N{MINUS SIGN}1.5", "0", "1.5", "3"]
 
 
+def placed(fig, strings: list[str]) -> np.ndarray:
+    """Pixel positions (x, y from the bottom left) [len(strings), 2] of the figure texts `strings`."""
+    where = {t.get_text(): fig.transFigure.transform(t.get_position()) for t in fig.texts}
+    return np.array([where[s] for s in strings])
+
+
+def image_box(image) -> tuple[int, int, int, int]:
+    """(left, bottom, width, height) in pixels of a `figimage`."""
+    h, w = image.get_array().shape[:2]
+    return image.ox, image.oy, w, h
+
+
 def test_category_grid_labelled_with_inputs(tmp_path: Path) -> None:
+    pixels = grid_pixels(3, 10)
     inputs = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(1)).numpy()
     fig = traversal_figure(
-        grid_pixels(3, 10),
+        pixels,
         3,
         10,
         np.arange(10),
@@ -81,14 +94,26 @@ def test_category_grid_labelled_with_inputs(tmp_path: Path) -> None:
     shown = texts(fig)
     for expected in ("model-a", "every category of c (columns)", "c = 0..9", "test image", "input", "#8", "9"):
         assert expected in shown
-    grid_ax, input_ax = fig.axes
-    assert [t.get_text() for t in grid_ax.get_xticklabels()] == [str(k) for k in range(10)]
-    assert [t.get_text() for t in input_ax.get_yticklabels()] == ["#4", "#8", "#15"]
-    # The input column sits left of the grid, and is as tall as the grid (rows line up).
-    assert input_ax.get_position().x1 < grid_ax.get_position().x0
-    assert input_ax.get_position().height == pytest.approx(grid_ax.get_position().height)
-    image = saved(fig, tmp_path / "cats.png")
-    assert image.width >= 11 * MIN_CELL_PX  # cells are enlarged, not shrunk
+    grid, column = fig.images
+    gx, gy, gw, gh = image_box(grid)
+    cx, cy, cw, ch = image_box(column)
+    scale = gw // pixels.shape[1]
+    assert scale > 1 and (gw, gh) == (pixels.shape[1] * scale, pixels.shape[0] * scale)
+    assert cx + cw < gx and (cy + ch, ch) == (gy + gh, gh)  # left of the grid, as tall: rows line up
+    # Each column's value is centred under its cells, each image number level with its row.
+    columns = placed(fig, [str(k) for k in range(10)])
+    np.testing.assert_allclose(columns[:, 0], gx + cell_centres(10, 28, 2) * scale)
+    assert np.all(columns[:, 1] < gy)
+    rows = placed(fig, ["#4", "#8", "#15"])
+    np.testing.assert_allclose(rows[:, 1], gy + gh - cell_centres(3, 28, 2) * scale)
+    assert np.all(rows[:, 0] <= cx)
+    image = np.asarray(saved(fig, tmp_path / "cats.png").convert("RGB"))
+    assert image.shape[1] >= 11 * MIN_CELL_PX  # cells are enlarged, not shrunk
+    # The PNG holds the stored pixels exactly, each enlarged to a scale x scale block (inside the frame).
+    top = image.shape[0] - gy - gh
+    drawn = image[top + scale : top + gh - scale, gx + scale : gx + gw - scale]
+    expected = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)[scale:-scale, scale:-scale]
+    np.testing.assert_array_equal(drawn, expected)
 
 
 def test_pair_grid_rgb_rows_and_columns_swept(tmp_path: Path) -> None:
@@ -105,22 +130,31 @@ def test_pair_grid_rgb_rows_and_columns_swept(tmp_path: Path) -> None:
         row_values=values,
         inputs=np.zeros((1, 3, 32, 32), dtype=np.uint8),
     )
-    grid_ax, input_ax = fig.axes
-    assert [t.get_text() for t in grid_ax.get_yticklabels()] == value_labels(values)
-    assert grid_ax.get_xlabel() == "z[3] from -3 to 3" and grid_ax.get_ylabel() == "z[0] from -3 to 3"
-    assert input_ax.get_xlabel() == "input"
-    assert input_ax.get_position().height < grid_ax.get_position().height / 4  # one input image
+    shown = texts(fig)
+    assert {"z[3] from -3 to 3", "z[0] from -3 to 3", "input"} <= set(shown)
+    assert shown.count(value_labels(values)[0]) == 2  # under the first column and beside the first row
+    grid, column = fig.images
+    gx, gy, _, gh = image_box(grid)
+    cx, cy, cw, ch = image_box(column)
+    assert ch < gh / 4 and cy + ch == gy + gh  # one input image, level with the top row
+    rows = placed(fig, ["z[0] from -3 to 3"])
+    assert cx + cw < rows[0, 0] < gx  # the swept dim labels the grid's rows, between input and grid
     saved(fig, tmp_path / "pair.png")
 
 
 def test_greyscale_grid_without_inputs(tmp_path: Path) -> None:
     pixels = grid_pixels(2, 4)[:, :, 0]  # [H, W]
     fig = traversal_figure(pixels, 2, 4, [0, 1, 2, 3], model="m", title="t", col_label="c")
-    assert len(fig.axes) == 1 and [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["0", "1"]
+    assert len(fig.images) == 1 and drawn_twice(texts(fig), ["0", "1", "2", "3"]) == ["0", "1"]
     image = saved(fig, tmp_path / "grey.png")
     assert image.mode in ("RGB", "RGBA")
     with pytest.raises(ValueError, match="column values"):
         traversal_figure(pixels, 2, 4, [0, 1, 2], model="m", title="t", col_label="c")
+
+
+def drawn_twice(shown: list[str], labels: list[str]) -> list[str]:
+    """The labels drawn twice (once under a column and once beside a row)."""
+    return [s for s in labels if shown.count(s) == 2]
 
 
 # -- histograms, contingency, curves, comparison -------------------------------------------------
@@ -156,6 +190,18 @@ def test_contingency_bars(tmp_path: Path) -> None:
     saved(fig, tmp_path / "cont.png")
     with pytest.raises(ValueError, match="labels"):
         contingency_figure(counts, [0, 1], model="m")
+
+
+def test_panels_tick_only_their_outer_edges() -> None:
+    """Seven panels, five to a row: x ticks under the lowest panel of each column (the last three
+    of the top row have none below them), y ticks on the first panel of each row, none between."""
+    fig = contingency_figure(np.ones((7, 4)), list(range(7)), model="m")
+    ticked_x = [i for i, ax in enumerate(fig.axes) if [t.get_text() for t in ax.get_xticklabels()] == list("0123")]
+    ticked_y = [i for i, ax in enumerate(fig.axes) if len(ax.get_yticks())]
+    assert ticked_x == [2, 3, 4, 5, 6] and ticked_y == [0, 5]
+    assert all(not len(fig.axes[i].get_xticks()) for i in (0, 1))
+    assert [fig.axes[i].get_xlabel() for i in (1, 2)] == ["", "category of c"]
+    assert len({ax.get_ylim() for ax in fig.axes}) == 1  # one scale for every panel
 
 
 def test_training_curves(tmp_path: Path) -> None:

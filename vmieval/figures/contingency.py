@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vmieval.figures.canvas import FONT_SIZE, panel_figure
+from vmieval.figures.canvas import FONT_SIZE, outer_ticks, panel_figure, panel_title
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -37,22 +37,23 @@ def contingency_figure(
     if table.ndim != 2 or table.shape[0] != len(labels):
         raise ValueError(f"counts {table.shape} do not match {len(labels)} labels")
     n_labels, k = table.shape
-    fig, axes = panel_figure(n_labels, min(PANELS_PER_ROW, n_labels), (PANEL_W, PANEL_H), (72, 16, 56, 56), (22, 40))
+    per_row = min(PANELS_PER_ROW, n_labels)
+    fig, axes = panel_figure(n_labels, per_row, (PANEL_W, PANEL_H), (72, 16, 56, 56), (22, 40))
     categories = np.arange(k)
-    for i, ax in enumerate(axes.flat[:n_labels]):
+    for i, ax in enumerate(axes):
         n = table[i].sum()
         share = table[i] / n if n > 0 else np.zeros(k)
         colours = ["C0"] * k
         if n > 0:
             colours[int(np.argmax(share))] = "C3"
         ax.bar(categories, share, color=colours, width=0.8)
-        ax.set_title(f"{label_name} {int(labels[i])} (n={int(n)})", fontsize=FONT_SIZE)
-        ax.tick_params(labelsize=FONT_SIZE - 1)
-    axes[0, 0].set_ylim(0.0, 1.0)  # shared axes: limits and ticks set once
-    axes[0, 0].set_yticks([0.0, 0.25, 0.5, 0.75, 1.0])
-    axes[0, 0].set_xticks(categories if k <= 10 else categories[:: math.ceil(k / 10)])
-    for ax in axes[-1]:
-        ax.set_xlabel(f"category of {block}", fontsize=FONT_SIZE)
+        ax.set_xlim(-0.6, k - 0.4)
+        ax.set_ylim(0.0, 1.0)
+        panel_title(ax, f"{label_name} {int(labels[i])} (n={int(n)})")
+    shown = categories if k <= 10 else categories[:: math.ceil(k / 10)]
+    shares = [0.0, 0.25, 0.5, 0.75, 1.0]
+    x_ticks, y_ticks = (shown, [str(c) for c in shown]), (shares, [f"{v:.2f}" for v in shares])
+    outer_ticks(axes, per_row, x_ticks, y_ticks, xlabel=f"category of {block}")
     fig.supylabel(f"share of the {label_name}'s images", fontsize=FONT_SIZE, x=8 / fig.bbox.width, ha="left")
     on = f" on the {split} split" if split else ""
     fig.suptitle(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vmieval.figures.canvas import FONT_SIZE, model_colours, panel_figure
+from vmieval.figures.canvas import FONT_SIZE, model_colours, outer_ticks, panel_figure, panel_title
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -44,34 +44,29 @@ def probability_histogram_figure(
     k, bins = next(iter(tables.values())).shape
     if edges.shape != (bins + 1,) or any(t.shape != (k, bins) for t in tables.values()):
         raise ValueError("every model needs counts [K, bins] over the same edges [bins + 1]")
-    from matplotlib.ticker import NullLocator
-
-    fig, axes = panel_figure(k, min(PANELS_PER_ROW, k), (PANEL_W, PANEL_H), gaps_px=(28, 44))
+    per_row = min(PANELS_PER_ROW, k)
+    fig, axes = panel_figure(k, per_row, (PANEL_W, PANEL_H), gaps_px=(28, 44))
     colours = model_colours(list(tables))
     smallest = min(1.0 / max(t[0].sum(), 1.0) for t in tables.values())
-    decades = [10.0**e for e in range(math.floor(math.log10(smallest / 2)), 1)]
-    for i, ax in enumerate(axes.flat[:k]):
+    decades = range(math.floor(math.log10(smallest / 2)), 1)
+    for i, ax in enumerate(axes):
         for model, table in tables.items():
             n = max(table[i].sum(), 1.0)
             ax.stairs(table[i] / n, edges, color=colours[model], linewidth=1.4, label=model)
         ax.axvline(1.0 / k, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_title(f"{block} = {i}", fontsize=FONT_SIZE)
-        ax.tick_params(labelsize=FONT_SIZE - 1)
-    first = axes[0, 0]  # the axes are shared: scale, limits and ticks set once
-    first.set_yscale("log")
-    first.set_ylim(smallest / 2, 1.5)
-    first.set_yticks(decades)
-    first.yaxis.set_minor_locator(NullLocator())
-    first.set_xlim(0.0, 1.0)
-    first.set_xticks([0.0, 0.5, 1.0], ["0", "0.5", "1"])
-    for ax in axes[-1]:
-        ax.set_xlabel(f"q({block}=k|x)", fontsize=FONT_SIZE)
+        ax.set_yscale("log")
+        ax.minorticks_off()
+        ax.set_ylim(smallest / 2, 1.5)
+        ax.set_xlim(0.0, 1.0)
+        panel_title(ax, f"{block} = {i}")
+    y_ticks = ([10.0**e for e in decades], [f"$\\mathdefault{{10^{{{e}}}}}$" for e in decades])
+    outer_ticks(axes, per_row, ([0.0, 0.5, 1.0], ["0", "0.5", "1"]), y_ticks, xlabel=f"q({block}=k|x)")
     fig.supylabel("fraction of images (log scale)", fontsize=FONT_SIZE, x=8 / fig.bbox.width, ha="left")
     on = f" on the {split} split" if split else ""
     fig.suptitle(
         f"{', '.join(tables)}: distribution of q({block}=k|x) for each category{on} (dashed: 1/K)",
         fontsize=FONT_SIZE + 1,
     )
-    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncols=len(labels), fontsize=FONT_SIZE, frameon=False)
     return fig

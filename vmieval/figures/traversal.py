@@ -5,6 +5,11 @@ The grid's pixels are drawn exactly as stored (`traversals/<grid>`, made by torc
 needs: the model's name and what is swept in the title, the swept values under the columns
 (c = 0..9, or z from -3 to 3), the rows' values or image numbers at the left, and, in a separate
 framed column, the input images the codes were encoded from.
+
+The pixels go on the figure with `Figure.figimage` (matplotlib's non-resampled image, placed at a
+pixel offset), not in an Axes: an Axes would resample them and build tick machinery for labels
+whose positions are already known (the cells' centres), which made a grid cost twice as much to
+draw. The labels are figure texts at those centres.
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ import numpy as np
 from vmieval.figures.canvas import FONT_SIZE, INPUT_COLOUR, new_figure
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 MIN_CELL_PX = 48  # cells smaller than this are enlarged (28 px MNIST digits are drawn at 56 px)
 MAX_GRID_PX = 1400  # ...unless the grid would become wider than a screen
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 58, 52  # margins in pixels: tick labels, title, axis label
-GAP_PLAIN, GAP_TICKS = 20, 64  # between the input column and the grid (room for the grid's own y ticks)
+GAP_PLAIN, GAP_TICKS = 20, 64  # between the input column and the grid (room for the grid's own row labels)
+LABEL_PAD, AXIS_LABEL_PAD = 5, 24  # pixels from an image's edge to its value labels and to its axis label
 
 
 def cell_size(extent: int, cells: int, padding: int) -> int:
@@ -36,8 +41,8 @@ def cell_size(extent: int, cells: int, padding: int) -> int:
 
 
 def cell_centres(cells: int, side: int, padding: int) -> np.ndarray:
-    """Pixel coordinate of the centre of each cell along one axis [cells]."""
-    return padding + np.arange(cells) * (side + padding) + (side - 1) / 2
+    """Pixel coordinate of the centre of each cell along one axis [cells] (pixel i spans [i, i + 1))."""
+    return padding + np.arange(cells) * (side + padding) + side / 2
 
 
 def value_labels(values: Sequence[float] | np.ndarray) -> list[str]:
@@ -58,6 +63,11 @@ def _as_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.repeat(p, 3, axis=2) if p.shape[2] == 1 else p
 
 
+def _enlarged(pixels: np.ndarray, scale: int) -> np.ndarray:
+    """Every pixel as a `scale` x `scale` block (nearest neighbour, so cells stay sharp)."""
+    return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
+
+
 def input_column(inputs: np.ndarray, padding: int) -> np.ndarray:
     """The input images [S, C, h, w] (floats in [0, 1] or uint8) as a one-column grid uint8
     [H, W, 3], laid out like the traversal grid so rows line up."""
@@ -68,11 +78,6 @@ def input_column(inputs: np.ndarray, padding: int) -> np.ndarray:
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float().clamp(0.0, 1.0)
     grid = make_grid(x, nrow=1, padding=padding, pad_value=1.0)
     return grid.mul(255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-def _show(ax: Axes, pixels: np.ndarray) -> None:
-    ax.imshow(pixels, interpolation="nearest", aspect="auto")
-    ax.tick_params(labelsize=FONT_SIZE - 1, length=2)
 
 
 def traversal_figure(
@@ -96,8 +101,10 @@ def traversal_figure(
     Rows are labelled with `row_values` [n_rows] (a swept dim, Fig 2) or `row_names` [n_rows]
     (e.g. the image numbers, one sample per row). `inputs` [S, C, h, w] are the images the codes
     came from (S = n_rows, or 1 for a grid that starts from one image): drawn as a framed column
-    to the left of the grid.
+    to the left of the grid, its rows level with the grid's.
     """
+    from matplotlib.patches import Rectangle
+
     pixels = _as_rgb(pixels)
     height, width = pixels.shape[:2]
     cell_h, cell_w = cell_size(height, n_rows, padding), cell_size(width, n_cols, padding)
@@ -115,36 +122,42 @@ def traversal_figure(
     fig_w, fig_h = LEFT + in_w + grid_w + RIGHT, TOP + grid_h + BOTTOM
     fig = new_figure(fig_w, fig_h, constrained=False)
 
-    def box(left: float, bottom: float, w: float, h: float) -> list[float]:
-        return [left / fig_w, bottom / fig_h, w / fig_w, h / fig_h]
+    def text(x: float, y: float, s: str, **kwargs: object) -> None:  # x, y in pixels from the bottom left
+        fig.text(x / fig_w, y / fig_h, s, **kwargs)
 
-    ax = fig.add_axes(box(LEFT + in_w, BOTTOM, grid_w, grid_h))
-    _show(ax, pixels)
-    ax.set_xticks(cell_centres(n_cols, cell_w, padding), value_labels(values))
-    ax.set_xlabel(col_label, fontsize=FONT_SIZE)
-    row_ticks = cell_centres(n_rows, cell_h, padding)
-    row_text = value_labels(row_values) if row_values is not None else list(row_names or range(n_rows))
-    if grid_ticks:
-        ax.set_yticks(row_ticks, row_text)
-        ax.set_ylabel(row_label, fontsize=FONT_SIZE)
-    else:
-        ax.set_yticks([])
+    def frame(x: float, y: float, w: float, h: float, colour: str, linewidth: float) -> None:
+        fig.add_artist(
+            Rectangle((x / fig_w, y / fig_h), w / fig_w, h / fig_h, transform=fig.transFigure, fill=False,
+                      edgecolor=colour, linewidth=linewidth)
+        )  # fmt: skip
 
+    grid_x = LEFT + in_w
+    fig.figimage(_enlarged(pixels, scale), grid_x, BOTTOM, origin="upper")
+    frame(grid_x, BOTTOM, grid_w, grid_h, "black", 0.8)
+    small = {"fontsize": FONT_SIZE - 1}
+    for x, label in zip(cell_centres(n_cols, cell_w, padding), value_labels(values), strict=True):
+        text(grid_x + x * scale, BOTTOM - LABEL_PAD, label, ha="center", va="top", **small)
+    text(grid_x + grid_w / 2, BOTTOM - AXIS_LABEL_PAD, col_label, ha="center", va="top", fontsize=FONT_SIZE)
+
+    # Row labels go left of the grid (a swept dim, or no input column), else left of the input column.
+    labelled_x, labelled_h = grid_x, grid_h
     if column is not None:
-        col_h = column.shape[0] * scale
-        left = fig.add_axes(box(LEFT, BOTTOM + grid_h - col_h, column.shape[1] * scale, col_h))
-        _show(left, column)
-        left.set_xticks([])
-        left.set_xlabel("input", fontsize=FONT_SIZE, color=INPUT_COLOUR, fontweight="bold")
-        if grid_ticks:
-            left.set_yticks([])
-        else:
-            left.set_yticks(row_ticks[: len(column)], row_text[: len(column)])
-            left.set_ylabel(row_label, fontsize=FONT_SIZE)
-        for spine in left.spines.values():
-            spine.set_edgecolor(INPUT_COLOUR)
-            spine.set_linewidth(2.5)
+        col_w, col_h = column.shape[1] * scale, column.shape[0] * scale
+        col_y = BOTTOM + grid_h - col_h  # level with the grid's top row
+        fig.figimage(_enlarged(column, scale), LEFT, col_y, origin="upper")
+        frame(LEFT, col_y, col_w, col_h, INPUT_COLOUR, 2.5)
+        text(LEFT + col_w / 2, col_y - LABEL_PAD, "input", ha="center", va="top", fontsize=FONT_SIZE,
+             color=INPUT_COLOUR, fontweight="bold")  # fmt: skip
+        if not grid_ticks:
+            labelled_x, labelled_h = LEFT, col_h
+    row_y = BOTTOM + grid_h - cell_centres(n_rows, cell_h, padding) * scale
+    row_text = value_labels(row_values) if row_values is not None else [str(n) for n in (row_names or range(n_rows))]
+    shown = n_rows if labelled_x == grid_x else len(inputs)  # the input column has a row per image
+    for y, label in zip(row_y[:shown], row_text[:shown], strict=True):
+        text(labelled_x - LABEL_PAD, y, label, ha="right", va="center", **small)
+    text(labelled_x - GAP_TICKS + 4, BOTTOM + grid_h - labelled_h / 2, row_label, ha="left", va="center",
+         rotation=90, fontsize=FONT_SIZE)  # fmt: skip
 
-    fig.text(8 / fig_w, 1 - 8 / fig_h, model, ha="left", va="top", fontsize=FONT_SIZE + 2, fontweight="bold")
-    fig.text(8 / fig_w, 1 - 30 / fig_h, title, ha="left", va="top", fontsize=FONT_SIZE, wrap=True)
+    text(8, fig_h - 8, model, ha="left", va="top", fontsize=FONT_SIZE + 2, fontweight="bold")
+    text(8, fig_h - 30, title, ha="left", va="top", fontsize=FONT_SIZE, wrap=True)
     return fig
