@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from shared_paths import FIXTURE_MODELS
-from vmieval.trainers import TrainConfig, pair_configs, resolve_config, train
+from vmieval.trainers import PRESETS, TrainConfig, pair_configs, resolve_config, train
 from vmieval.trainers.augment import AffineRange, random_affine
 from vmieval.trainers.objectives import consistency_divergence
 from vmieval.trainers.resume import load_sidecar
@@ -110,3 +110,11 @@ def test_a_run_with_the_term_trains_and_resumes_exactly(tmp_path: Path) -> None:
     a, b = weights(full.path), weights(resumed.path)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed.history[-1]["train_consistency"] == full.history[-1]["train_consistency"]
+
+
+def test_consistency_presets_pair_a_plain_elbo_model_with_the_term_on_the_mi_side() -> None:
+    for name in ("mnist-joint-consistency", "fashion-joint-consistency"):
+        elbo, mi = pair_configs(PRESETS[name])
+        assert mi.consistency > 0 and mi.lam == PRESETS[name.replace("-consistency", "")].lam
+        assert elbo.consistency == 0.0 and elbo.lam == 0.0
+        assert elbo.replace(objective="mi", lam=mi.lam, consistency=mi.consistency) == mi
