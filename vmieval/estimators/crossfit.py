@@ -5,8 +5,8 @@ Pairs are generated once (as in `q_bound`), assigned to F folds grouped by sourc
 fold is scored by a Q fitted on the other folds: the fit / validation shares of the rest keep the
 ratio of `config.fractions`. Every bound is then a mean over all pairs, each scored exactly once by
 a Q that never saw it. Its interval (`intervals.crossfit_interval`) adds the spread of the terms
-within images to the spread of the F Qs on the pairs none of them was fitted on (`common_pairs`),
-each Q scoring those too; the values themselves never use those extra scores. The bounds and
+within images to the spread of the F Qs' scores on S/F fresh pairs that none of them was fitted or
+early-stopped on; the values themselves never use those extra pairs. The bounds and
 their H(t) are those of `qbound.py`; the InfoNCE, NWJ and interpolated rows are those of
 `variational.py`, with the fold's validation pairs fitting the NWJ baseline.
 """
@@ -40,7 +40,7 @@ from vmieval.estimators.qbound import (
 from vmieval.estimators.qfit import EpochCallback, QCurve, evaluate_q, fit_q
 from vmieval.estimators.variational import DEFAULT_BATCH, variational_terms
 from vmieval.frozen import FrozenVAE
-from vmieval.qnet import q_parts
+from vmieval.qnet import QNetwork, q_parts
 from vmieval.spec import Target
 
 DEFAULT_FOLDS = 5
@@ -105,14 +105,10 @@ def fold_plan(fold_of: torch.Tensor, fold: int, val_share: float) -> tuple[torch
     return test_idx, rest[:-n_val], rest[-n_val:]
 
 
-def common_pairs(plan: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], n_pairs: int) -> torch.Tensor:
-    """Indices of the pairs no fold's Q was fitted on (each Q held them out or only validated on
-    them): every Q scores the same pairs there, so their scores differ only by the fit."""
-    unseen = torch.zeros(n_pairs, dtype=torch.long)
-    for test_idx, _, val_idx in plan:
-        unseen[test_idx] += 1
-        unseen[val_idx] += 1
-    return (unseen == len(plan)).nonzero().squeeze(1)
+def _copy(generator: torch.Generator) -> torch.Generator:
+    copy = torch.Generator(device=generator.device)
+    copy.set_state(generator.get_state())
+    return copy
 
 
 def _select(pairs: GeneratedPairs, idx: torch.Tensor) -> GeneratedPairs:
@@ -160,11 +156,7 @@ def crossfit_q_bound(
     var_params: dict[str, dict[str, str | int | float]] = {}
     sizes: list[tuple[int, int, int]] = []
     plan = [fold_plan(fold_of, f, val_share) for f in range(folds)]
-    common = common_pairs(plan, len(pairs))
-    shared = _select(pairs, common)
-    shared_log_q: list[float] = []
-    shared_misses: list[list[float]] = [[] for _ in parts]
-    shared_var: dict[str, list[float]] = {k: [] for k in names}
+    fitted: list[tuple[QNetwork, GeneratedPairs]] = []
     for test_idx, fit_idx, val_idx in plan:
         fit, val, test = _select(pairs, fit_idx), _select(pairs, val_idx), _select(pairs, test_idx)
         q, curve = fit_q(fit, val, parts, config, generator, on_epoch)
@@ -185,15 +177,26 @@ def crossfit_q_bound(
             "nwj": {"batch": vt.batch},
             "interpolated": {"batch": vt.batch, "alpha": vt.alpha, "cap": vt.caps["interpolated"]},
         }
-        shared_scores = evaluate_q(q, shared) if len(shared) > 1 else (torch.full((2,), math.nan), [])
-        shared_log_q.append(float(shared_scores[0].mean()))
-        for j, h in enumerate(shared_scores[1]):
-            shared_misses[j].append(float((~h).double().mean()) if h.numel() else math.nan)
-        shared_vt = variational_terms(q, shared, val, batch) if len(shared) >= 4 else None
-        for name in names:
-            shared_var[name].append(float(shared_vt.terms[name].mean()) if shared_vt else math.nan)
+        fitted.append((q, val))
         sizes.append((len(fit), len(val), len(test)))
         seconds["score"] += time.perf_counter() - t1
+
+    # Q's fitting noise: every fold's Q scores the same fresh pairs, which none of them was fitted or
+    # early-stopped on; drawn from a copy of the generator, so the caller's is left where it was.
+    t1 = time.perf_counter()
+    fresh = generate_pairs(model, target, config.codes, max(len(pairs) // folds, 4), _copy(generator), posterior)
+    fresh_log_q: list[float] = []
+    fresh_misses: list[list[float]] = [[] for _ in parts]
+    fresh_var: dict[str, list[float]] = {k: [] for k in names}
+    for q, val in fitted:
+        fresh_scores, fresh_hits = evaluate_q(q, fresh)
+        fresh_log_q.append(float(fresh_scores.mean()))
+        for j, h in enumerate(fresh_hits):
+            fresh_misses[j].append(float((~h).double().mean()) if h.numel() else math.nan)
+        fresh_vt = variational_terms(q, fresh, val, batch)
+        for name in names:
+            fresh_var[name].append(float(fresh_vt.terms[name].mean()))
+    seconds["score"] += time.perf_counter() - t1
 
     fold_ids = [(fold_of == f).nonzero().squeeze(1) for f in range(folds)]
     intervals: dict[str, CrossFitInterval] = {}
@@ -222,8 +225,7 @@ def crossfit_q_bound(
 
     def add_terms(terms: torch.Tensor, **kw: object) -> None:
         value, per_fold = float(terms.numpy().mean()), [float(terms[i].mean()) for i in fold_ids]  # as before
-        shift = float(terms[common].mean() - log_q[common].mean()) if len(common) else 0.0  # H(t): the same for every Q
-        interval = crossfit_interval(value, terms.numpy(), owner, [v + shift for v in shared_log_q], per_fold, n_images)
+        interval = crossfit_interval(value, terms.numpy(), owner, fresh_log_q, per_fold, n_images)  # H(t): no spread
         add(label, value, interval, per_fold, **kw)
 
     add_terms(h_terms + log_q, family="barber-agakov", entropy=choice)
@@ -245,8 +247,8 @@ def crossfit_q_bound(
         per_fold = [fano_bound(h_c, float(misses[i].mean()), k, i.shape[0])[0] for i in fold_ids]
         linear = fano_slope(1.0 - accuracy[qpart.name], k, len(pairs)) * misses.numpy()  # delta method, per pair
         floor = within if bool((misses == misses[0]).all()) else 0.0  # no miss at all: half a count
-        on_shared = [fano_bound(h_c, m, k, max(len(common), 1))[0] for m in shared_misses[j]]
-        interval = crossfit_interval(value, linear, owner, on_shared, per_fold, n_images, floor)
+        on_fresh = [fano_bound(h_c, m, k, len(fresh))[0] for m in fresh_misses[j]]
+        interval = crossfit_interval(value, linear, owner, on_fresh, per_fold, n_images, floor)
         h_choice = "prior" if posterior is None else "aggregate"
         add(tpart.label(), value, interval, per_fold, family="fano", entropy=h_choice,
             params=params | {"accuracy": accuracy[qpart.name]})  # fmt: skip
@@ -255,7 +257,7 @@ def crossfit_q_bound(
         terms, batch_means = torch.cat(var_terms[name]), torch.cat(var_batches[name])
         per_fold = [float(c.mean()) for c in var_terms[name]]
         value, alone = float(terms.mean()), np.full(batch_means.shape[0], -1)
-        interval = crossfit_interval(value, batch_means.numpy(), alone, shared_var[name], per_fold)
+        interval = crossfit_interval(value, batch_means.numpy(), alone, fresh_var[name], per_fold)
         add(label, value, interval, per_fold, family=name, params=params | var_params[name])
     n_fit, n_val, n_test = (round(sum(s[i] for s in sizes) / folds) for i in range(3))
     entropy = float(h_terms.mean())

@@ -16,17 +16,18 @@ seen most sharply:
 - drawing the pairs: with posterior codes every image is used equally often (stratified), so only
   the spread of the terms *within* an image counts, σ²_w/S, pooled over all S held-out terms (an
   image's pairs share a fold and its Q); with prior codes every pair is its own draw;
-- fitting Q: each fold's Q lands a random amount better or worse (variance τ²). The pairs no Q was
-  fitted on (each Q held them out or only early-stopped on them: its validation slices overlap)
-  are scored by all F Qs; on the same pairs the F scores differ only by the fit, so their variance
-  estimates τ², and τ²/F is its share of the mean.
+- fitting Q: each fold's Q lands a random amount better or worse (variance τ²). After the fits,
+  S/F fresh pairs, which no Q was fitted or early-stopped on, are scored by all F Qs; on the same
+  pairs the F scores differ only by the fit, so their variance estimates τ² (plus the Qs'
+  pair-by-pair disagreement over S/F pairs: a little on the safe side), and τ²/F is its share of
+  the mean.
 The spread of the F fold values, the obvious alternative, is swamped by the differences between
 the images that fell in each fold (its expectation is U + τ²/F, with U the variance had the images
 too been drawn afresh): with F − 1 degrees of freedom, its excess over U is too noisy to estimate a
-small τ². It stands in only when no pair is shared. The τ² part has F − 1 degrees of freedom and
-the pair part many (fewer than the images when the terms are heavy-tailed, mostly ≈ 0 with rare
-misses: each part's own from the empirical variance of its contributions; no term is clipped), so
-the 95% interval is Student's t with Welch–Satterthwaite degrees of freedom. Rows carry `stderr` =
+small τ². It stands in only when there are no fresh scores. The τ² part has F − 1 degrees of
+freedom and the pair part many (fewer than the images when the terms are heavy-tailed, mostly ≈ 0
+with rare misses: each part's own from the empirical variance of its contributions; no term is
+clipped), so the 95% interval is Student's t with Welch–Satterthwaite degrees of freedom. Rows carry `stderr` =
 half-width / 1.96, so value ± 1.96·stderr is that interval.
 """
 
@@ -146,7 +147,7 @@ def crossfit_interval(
 
     terms [S]: the per-pair terms whose mean is the value (or its linearisation: only deviations
     count); owner [S]: source image per term, −1 for none; q_values [F]: each fold's Q scored on the
-    common pairs none of the Qs was fitted on (NaN when there are none: the excess of the
+    same fresh pairs (only their spread counts; NaN when there are none: the excess of the
     between-fold variance over U stands in); fold_values [F]: each fold's value; n_images: the N
     images stratified codes were drawn from; floor: the least stderr (e.g. half a count).
     """
