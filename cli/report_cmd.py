@@ -7,6 +7,7 @@ Thin: parse options, load models and data, call `vmieval.results`, render.
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -82,24 +83,30 @@ def report_command(
     if not compare_mode and len(checkpoints) > 1:
         raise UsageError(f"got {len(checkpoints)} checkpoints; pass --compare to compare them")
     # torch arrives with these: imported after the argument checks, so a usage error is instant
-    from vmieval.cli.render import report_view
+    # Their ~250k objects live until exit: the collector walks them neither while they arrive nor on
+    # every later full pass (gc.freeze; the saving is in benchmarks/README.md, report speed).
+    gc.disable()
+    try:
+        from vmieval.cli.render import report_view
 
-    from vmieval.analysis.traversals import TraversalConfig, check_traversal_config
-    from vmieval.checkpoints import load_checkpoint
-    from vmieval.devices import resolve_device
-    from vmieval.estimators.factors import FactorConfig
-    from vmieval.results import (
-        ReportConfig,
-        build_report,
-        check_outputs,
-        compare,
-        document,
-        same_traversals,
-        to_json,
-        unique_names,
-        write_outputs,
-    )
-
+        from vmieval.analysis.traversals import TraversalConfig, check_traversal_config
+        from vmieval.checkpoints import load_checkpoint
+        from vmieval.devices import resolve_device
+        from vmieval.estimators.factors import FactorConfig
+        from vmieval.results import (
+            ReportConfig,
+            build_report,
+            check_outputs,
+            compare,
+            document,
+            same_traversals,
+            to_json,
+            unique_names,
+            write_outputs,
+        )
+    finally:
+        gc.freeze()
+        gc.enable()
     where = str(resolve_device(device))  # once, before any work: --device cuda without CUDA is exit 2
     choice = data_choice()
     mi = None if no_mi else mi_config(q, seed, choice.split)  # mi-bound's policy and defaults; a bad value fails here
