@@ -37,14 +37,14 @@ def test_collect_reports_merges_and_plots(paper_results, tmp_path: Path) -> None
     for objective in ("elbo", "mi"):
         config = resolve_config(
             "sample-joint-paper", objective=objective, iterations=4, eval_every=2, checkpoint_every=2,
-            limit=300, heldout=200, eval_train_images=248, device="cpu",
+            batch_size=32, limit=100, heldout=64, eval_train_images=64, device="cpu",
         )  # fmt: skip
         train_paper(config, runs / "sample-joint-paper" / "seed1" / f"sample-joint-paper-{objective}.pt")
     out.mkdir()
     other = {"dataset": "mnist", "setting": "joint", "objective": "mi", "seed": 0, "acc_hungarian_test": 0.5}
     (out / "results.json").write_text(json.dumps({"meta": {"seeds": [0]}, "runs": [other]}))
 
-    paper_results.collect(runs, out, "test", eval_images=300, q_pairs=200)
+    paper_results.collect(runs, out, "test", eval_images=100, q_pairs=200, q_folds=2)
 
     doc = json.loads((out / "results.json").read_text())
     assert other in doc["runs"] and doc["meta"]["seeds"] == [0]
