@@ -37,7 +37,7 @@ from vmieval.results import (
 from vmieval.spec import ModelSpec, categorical, gaussian
 
 SCHEMA_DOC = Path(__file__).resolve().parent.parent / "docs" / "report-schema.md"
-SMALL = ReportConfig(seed=0, mi=MIConfig(samples=200, max_epochs=2, patience=1, q_hidden=32))
+SMALL = ReportConfig(seed=0, mi=MIConfig(samples=200, max_epochs=2, patience=1, q_hidden=32, folds=2))
 HISTORY = [{"epoch": 1, "elbo": -300.0, "kl": {"c": 0.1}}, {"epoch": 2, "elbo": -250.0, "kl": {"c": 0.3}}]
 
 
