@@ -32,8 +32,10 @@ demo-sprites: venv
 	$(BIN)/vmieval report fixtures/models/sprites-gauss10-mi.pt --data sprites --no-mi \
 		--out reports/demo-sprites --force
 
+# One pytest-xdist worker per core (at most 4: each imports torch), one torch thread each (tests/conftest.py);
+# worksteal keeps both cores busy to the end. A plain `.venv/bin/python -m pytest FILE` runs serially.
 test: venv $(VENV)/.test-extra
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist worksteal
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,11 +1,17 @@
-"""Shared fixtures: tiny specs and checkpoints, so each test builds in milliseconds."""
+"""Shared fixtures: tiny specs and checkpoints, so each test builds in milliseconds.
+
+One torch thread per test process: `make test` runs a pytest-xdist worker per core, and the CLI run in
+process (CliRunner) or in a child takes its thread count from $OMP_NUM_THREADS (set before torch loads)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-import torch
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import torch  # noqa: E402
 
 from vmieval.architectures import build_architecture
 from vmieval.checkpoints import save_native
