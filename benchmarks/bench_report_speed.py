@@ -152,6 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.new:
         sys.exit("no vmieval beside this Python; pass --new")
+    args.data_dir = str(Path(args.data_dir).resolve())  # the stages run from another folder
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     env.pop("PYTHONPATH", None)
     builds = {"before": args.baseline, "after": args.new}
