@@ -85,6 +85,7 @@ def report_command(
     # torch arrives with these: imported after the argument checks, so a usage error is instant
     # Their ~250k objects live until exit: the collector walks them neither while they arrive nor on
     # every later full pass (gc.freeze; the saving is in benchmarks/README.md, report speed).
+    collecting = gc.isenabled()
     gc.disable()
     try:
         from vmieval.cli.render import report_view
@@ -106,7 +107,8 @@ def report_command(
         )
     finally:
         gc.freeze()
-        gc.enable()
+        if collecting:  # a caller that switched the collector off keeps it off
+            gc.enable()
     where = str(resolve_device(device))  # once, before any work: --device cuda without CUDA is exit 2
     choice = data_choice()
     mi = None if no_mi else mi_config(q, seed, choice.split)  # mi-bound's policy and defaults; a bad value fails here
