@@ -1,7 +1,8 @@
 """Mean ± std over seeds of the reproduction's per-model records, and the results.json / results.md writers.
 
 Kept apart from `reproduce.py` (which runs things) so the table can be rebuilt from a results.json
-without training anything: `python benchmarks/results_table.py benchmarks/results/results.json`.
+without training anything: `python benchmarks/results_table.py benchmarks/results/results.json`; with
+`--merge ROWS.json` it folds another script's per-model records (e.g. `consistency_continue.py`'s) into it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,13 @@ PAPER: dict[tuple[str, str], dict[str, tuple[float, float]]] = {
     ("mnist", "joint"): {"acc_majority_train": (0.21, 0.74), "kl_target": (0.89, 2.22)},
     ("mnist", "joint-paper"): {"acc_majority_train_paper": (0.21, 0.74), "kl_target": (0.89, 2.22)},
 }
-TARGETS = {"joint": "c", "gauss32": "z[0:2]", "joint-paper": "c", "gauss32-paper": "z[0:2]"}
+TARGETS = {
+    "joint": "c",
+    "gauss32": "z[0:2]",
+    "joint-paper": "c",
+    "gauss32-paper": "z[0:2]",
+    "joint-consistency": "c",
+}
 
 
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -126,6 +133,24 @@ def write_results(
     return json_path, md_path
 
 
+def merge_rows(results: Path, rows: Path) -> Path:
+    """Put the per-model records of another script's JSON (`{"meta", "runs"}`) into `results`: every
+    (dataset, setting) they hold replaces that pair's old records whole, the summary is recomputed, and
+    the script that produced them is recorded under `meta["merged"]`."""
+    document = json.loads(results.read_text())
+    extra = json.loads(rows.read_text())
+    pairs = {(r["dataset"], r["setting"]) for r in extra["runs"]}
+    kept = [r for r in document["runs"] if (r.get("dataset"), r.get("setting")) not in pairs]
+    records = kept + extra["runs"]
+    meta = document["meta"]
+    meta.setdefault("merged", {})[rows.name] = extra.get("meta", {})
+    json_path, _ = write_results(results.parent, records, summarise(records), meta)
+    return json_path
+
+
 if __name__ == "__main__":
-    document = json.loads(Path(sys.argv[1]).read_text())
-    print(markdown(document["summary"], document["meta"]))
+    if len(sys.argv) == 4 and sys.argv[2] == "--merge":  # results.json --merge rows.json
+        print(f"wrote {merge_rows(Path(sys.argv[1]), Path(sys.argv[3]))}")
+    else:
+        document = json.loads(Path(sys.argv[1]).read_text())
+        print(markdown(document["summary"], document["meta"]))

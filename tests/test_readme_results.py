@@ -76,3 +76,26 @@ def test_only_the_block_is_replaced(readme_results):
     )
     with pytest.raises(ValueError, match="no"):
         readme_results.replace_block("no markers here", "x")
+
+
+def test_merged_rows_replace_their_pair_whole_and_are_summarised(tmp_path, readme_results):
+    from results_table import merge_rows, summarise
+
+    def record(setting: str, seed: int, acc: float) -> dict:
+        return {"dataset": "mnist", "setting": setting, "objective": "mi", "seed": seed, "acc_hungarian_test": acc}
+
+    old = [record("joint", 0, 0.5), record("joint-consistency", 0, 0.1)]
+    (tmp_path / "results.json").write_text(
+        json.dumps({"meta": {"command": "x"}, "summary": summarise(old), "runs": old})
+    )
+    new = [record("joint-consistency", s, acc) for s, acc in ((0, 0.75), (1, 0.85))]
+    (tmp_path / "rows.json").write_text(json.dumps({"meta": {"script": "made.py"}, "runs": new}))
+    merged = json.loads(merge_rows(tmp_path / "results.json", tmp_path / "rows.json").read_text())
+    assert [(r["setting"], r["acc_hungarian_test"]) for r in merged["runs"]] == [
+        ("joint", 0.5),
+        ("joint-consistency", 0.75),
+        ("joint-consistency", 0.85),
+    ]
+    row = next(r for r in merged["summary"] if r["setting"] == "joint-consistency")
+    assert row["seeds"] == 2 and row["acc_hungarian_test"]["mean"] == pytest.approx(0.8)
+    assert merged["meta"] == {"command": "x", "merged": {"rows.json": {"script": "made.py"}}}
