@@ -81,6 +81,12 @@ def results_document(results: list[TrainResult]) -> dict[str, Any]:
 @click.option("--iterations", type=int, default=None, help="Iteration budget of a *-paper preset (default 150000).")
 @click.option("--beta-z", type=float, default=None, help="KL weight of the Gaussian block(s) in training (default 1).")
 @click.option("--beta-z-anneal-epochs", type=int, default=None, help="Decay --beta-z linearly to 1 over N epochs.")
+@click.option(
+    "--consistency",
+    type=float,
+    default=None,
+    help="Weight of the augmentation-consistency term on c, KL(q(c|x) || q(c|moved x)) (MI objective; default 0).",
+)
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None)
 @click.option("--seed", type=SEED, default=None)

@@ -58,3 +58,12 @@ def test_beta_z_options_reach_the_recorded_config(tmp_path: Path) -> None:
     assert config["beta_z"] == 4.0 and config["beta_z_anneal_epochs"] == 3
     refused = invoke(*args, "--beta-z", "0", "--force")
     assert refused.exit_code == 2 and "beta_z must be positive" in refused.output
+
+
+def test_consistency_reaches_the_mi_model_and_is_refused_for_elbo(tmp_path: Path) -> None:
+    args = ["--preset", "sample-joint", "--out", str(tmp_path), *QUICK]
+    result = invoke(*args, "--objective", "mi", "--consistency", "2")
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(tmp_path / "sample-joint-mi.pt").training_record["config"]["consistency"] == 2.0
+    refused = invoke(*args, "--objective", "elbo", "--consistency", "2")
+    assert refused.exit_code == 2 and refused.output.strip().count("\n") == 0 and "--consistency" in refused.output
