@@ -29,7 +29,8 @@ SETTING_TITLES = {
     "joint": "Our preset, joint setting (16-d z + 10-way c, MI on c; MLP 512-256, lambda 5, aggregate entropy)",
     "gauss32": "Our preset, gauss32 setting (32-d z, MI on z[0:2]; MLP 512-256, lambda 1)",
     "joint-consistency": "Our preset with augmentation consistency on c (`mnist-joint-consistency`: as joint, "
-    "plus KL(q(c|x) ‖ q(c|x moved)) with weight 20 on the MI side only; no decoder-side Q bound fitted)",
+    "plus KL(q(c|x) ‖ q(c|x moved)) with weight 20 on the MI side only, so its ELBO models are the joint "
+    "preset's, the same checkpoints; no decoder-side Q bound fitted)",
     "joint-paper": "The paper's protocol, joint setting (`mnist-joint-paper`: conv + batch norm, mean-MSE on [−1, 1], "
     "MI weight 0.01)",
     "gauss32-paper": "The paper's protocol, gauss32 setting (conv + batch norm, MI on z[0:2])",
