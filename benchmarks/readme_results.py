@@ -54,17 +54,18 @@ def setting_table(summary: list[dict[str, Any]], setting: str) -> list[str]:
     """One markdown table for a setting: a column per (dataset, objective), the paper's beside its dataset."""
     rows = {(r["dataset"], r["objective"]): r for r in summary if r["setting"] == setting}
     datasets = [d for d in DATASET_TITLES if any(key[0] == d for key in rows)]
-    header, columns = ["metric"], []
+    header, columns, budgets = ["metric"], [], []
     for dataset in datasets:
         for objective in ("elbo", "mi"):
             if (dataset, objective) in rows:
-                header.append(f"{DATASET_TITLES[dataset]} {objective.upper()}")
+                title = f"{DATASET_TITLES[dataset]} {objective.upper()}"
+                header.append(title)
                 columns.append(("model", rows[(dataset, objective)], None))
+                budgets.append(f"- {title}: {_budget(rows[(dataset, objective)])}")
         if (dataset, setting) in PAPER:
             header.append("paper ELBO / MI")
             columns.append(("paper", None, PAPER[(dataset, setting)]))
-    lines = [f"**{SETTING_TITLES.get(setting, setting)}**", ""]
-    lines += [f"- {title}: {_budget(row)}" for title, row in _column_rows(rows, datasets)]
+    lines = [f"**{SETTING_TITLES.get(setting, setting)}**", "", *budgets]
     lines += ["", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for key, (label, fmt) in METRICS.items():
         cells = []
@@ -76,12 +77,6 @@ def setting_table(summary: list[dict[str, Any]], setting: str) -> list[str]:
         if any(c != "–" for c, (kind, _, _) in zip(cells, columns, strict=True) if kind == "model"):
             lines.append(f"| {ROW_LABELS.get(key, label)} | " + " | ".join(cells) + " |")
     return lines
-
-
-def _column_rows(rows: dict[tuple[str, str], dict[str, Any]], datasets: list[str]) -> list[tuple[str, dict]]:
-    return [
-        (f"{DATASET_TITLES[d]} {o.upper()}", rows[(d, o)]) for d in datasets for o in ("elbo", "mi") if (d, o) in rows
-    ]
 
 
 def results_block(document: dict[str, Any]) -> str:

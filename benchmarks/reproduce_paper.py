@@ -24,12 +24,11 @@ import time
 from pathlib import Path
 
 import torch
+from reproduce import FASHION_DIR, MNIST_DIR  # a sibling script: benchmarks/ is on sys.path when run
 
 ROOT = Path(__file__).resolve().parent
 RUNS = ROOT / "runs" / "paper"
 # The development machines keep MNIST in ../shared/data/mnist beside the repository.
-MNIST_DIR = Path(os.environ.get("VMIEVAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 DATA_DIRS = {"mnist": MNIST_DIR, "fashion": FASHION_DIR, "sample": None}
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from reproduce import FASHION_DIR, MNIST_DIR  # a sibling script: benchmarks/ is on sys.path when run
 from vmieval.trainers import resolve_config, train
 from vmieval.trainers.loop import TrainEvent
 
@@ -27,10 +27,7 @@ from vmieval.data import load_images
 from vmieval.distributions import CategoricalPosterior
 
 ROOT = Path(__file__).resolve().parent
-DATA = {
-    "mnist": Path(os.environ.get("VMIEVAL_DATA", ROOT.parents[1] / "shared" / "data" / "mnist")),
-    "fashion": Path("/usr/share/datasets/fashion-mnist"),
-}
+DATA = {"mnist": MNIST_DIR, "fashion": FASHION_DIR}
 
 
 @torch.no_grad()
