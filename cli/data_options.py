@@ -3,7 +3,7 @@
 One place decides which data a checkpoint is evaluated on: `--data` (alias `--dataset`), else the
 dataset its training record names (foreign spellings such as JointVAE's `fashion_mnist` mapped to ours;
 a name we cannot map is an error, never a silent fallback), else MNIST. The images are adapted to the
-model's spec in the library (vmieval.data.fit), and any adaptation is said on stderr.
+model's spec in the library (vmieval.data.conform), and any adaptation is said on stderr.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def open_for_models(models: list[FrozenVAE], choice: DataChoice | None = None) -
     """The split the options name (`choice`, else the running command's) as a streaming Dataset whose
     batches fit the first model's spec (size from --image-size if given)."""
     from vmieval.data import Fit, open_dataset
-    from vmieval.data.fit import check_side
+    from vmieval.data.conform import check_side
 
     choice = choice or data_choice()
     image_size = choice.image_size

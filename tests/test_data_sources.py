@@ -1,6 +1,6 @@
 """Every data source on tiny synthetic data written at test time in the format's published layout:
 .npy/.npz (dSprites' own keys included), image folders, HDF5 (3D Shapes' keys), torchvision's on-disk
-layouts; and the one conversion to a spec (fit.py) that follows them all."""
+layouts; and the one conversion to a spec (conform.py) that follows them all."""
 
 from __future__ import annotations
 
@@ -329,7 +329,7 @@ def test_fitting_to_a_signed_range_leaves_the_callers_images_alone() -> None:
     """[-1, 1] models (the paper presets): converting twice gives the same result, the input is unchanged."""
     import torch
 
-    from vmieval.data.fit import Fit, convert
+    from vmieval.data.conform import Fit, convert
 
     images = torch.rand(3, 1, 4, 4)
     before = images.clone()

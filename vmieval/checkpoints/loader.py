@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from vmieval.checkpoints.bounds import check_layouts, check_legacy_checkpoint, check_zip_checkpoint
+from vmieval.checkpoints.limits import check_layouts, check_legacy_checkpoint, check_zip_checkpoint
 from vmieval.checkpoints.native import is_native, load_native, parse_metadata
 from vmieval.choices import CHECKPOINT_FORMATS
 from vmieval.errors import CheckpointError, UsageError, first_line

@@ -6,13 +6,13 @@ Sources, one module each, all producing native pixels by index:
 - `folder`: a folder of images (class subfolders -> labels, flat -> unlabelled);
 - `hdf5`: `file.h5:images` with labels or factors beside it (3D Shapes' layout included);
 - `torchvision_sets`: KMNIST, EMNIST, CIFAR-10/100, SVHN, CelebA through torchvision, download=False.
-`dataset.Dataset` streams them as model-ready batches (`fit.py` is the one place where pixels are
+`dataset.Dataset` streams them as model-ready batches (`conform.py` is the one place where pixels are
 scaled, recoloured and resized to a spec); `ImageData` is a split held in memory with the same surface.
 `resolve.open_dataset` turns what a user typed (`--data`) into a Dataset.
 """
 
 from vmieval.data.dataset import Batch, Dataset, FileRecord, ImageData, RawBatch, Source
-from vmieval.data.fit import Fit
+from vmieval.data.conform import Fit
 from vmieval.data.idx import DEBIAN_FASHION_DIR, ENV_VAR, IDX_DATASETS, default_cache_dir, fetch_dataset, read_idx
 from vmieval.data.resolve import (
     DATASETS,

@@ -25,7 +25,7 @@ from typing import IO
 import numpy as np
 
 from vmieval.data.dataset import MAX_DEFLATE_RATIO, FileRecord, RawBatch, Source, file_record
-from vmieval.data.fit import layout_of, native_shape, to_nchw
+from vmieval.data.conform import layout_of, native_shape, to_nchw
 from vmieval.errors import DataError
 
 IMAGE_KEYS = ("images", "imgs")

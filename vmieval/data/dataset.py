@@ -2,7 +2,7 @@
 
 A *source* (idx, arrays, folder, hdf5, torchvision) knows only how to read native pixels by index;
 `Dataset` owns everything after that: which indices (`--limit`, a seeded subsample), batching, and the
-conversion to the model's spec (`fit.py`, the one place where resizing and range mapping happen).
+conversion to the model's spec (`conform.py`, the one place where resizing and range mapping happen).
 Downstream code (the encoded split, estimators, analyses) never branches on where data came from.
 
 Two views of the same contract:
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vmieval.data.fit import Fit, convert
+from vmieval.data.conform import Fit, convert
 from vmieval.errors import DataError, UsageError
 
 DEFAULT_BATCH = 512

@@ -7,7 +7,7 @@ that hidden ones (`.ipynb_checkpoints`, `.git`) are not classes; files are liste
 (torchvision.io's decoders are deprecated since 0.29), never by hand; PIL's decompression-bomb limit
 stands. The colour mode is the first image's: a grey first image (with or without alpha) decodes every
 image as one grey channel, anything else as RGB (alpha dropped), so one folder yields one channel count.
-Images may differ in size; they are resized to the model's size in `fit.py` with everything else.
+Images may differ in size; they are resized to the model's size in `conform.py` with everything else.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vmieval.data.arrays import ImageFileSource, check_declared, check_side_arrays
-from vmieval.data.fit import layout_of, native_shape
+from vmieval.data.conform import layout_of, native_shape
 from vmieval.errors import DataError
 
 SHAPES3D_FACTORS = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")

@@ -21,7 +21,7 @@ from pathlib import Path
 from vmieval.choices import DATASETS, SPLITS, SYNTHETIC_DATASETS
 from vmieval.data.arrays import ArraySource
 from vmieval.data.dataset import Dataset, ImageData, Source
-from vmieval.data.fit import Fit, check_side, convert
+from vmieval.data.conform import Fit, check_side, convert
 from vmieval.data.hdf5 import HDF5_SUFFIXES, HDF5Source
 from vmieval.data.idx import IDX_DATASETS, IdxSource
 from vmieval.data.torchvision_sets import EMNIST_VARIANTS, TorchvisionSource
@@ -163,7 +163,7 @@ def load_images(
 
 
 def fit_to_spec(data: ImageData, spec: ModelSpec, rgb_to_grey: bool = False) -> ImageData:
-    """Adapt held images in [0, 1] to the model's spec (size, channels, range; rules in fit.py).
+    """Adapt held images in [0, 1] to the model's spec (size, channels, range; rules in conform.py).
 
     Returns `data` itself when it already fits, so callers can tell whether anything changed.
     """
