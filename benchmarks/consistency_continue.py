@@ -25,8 +25,8 @@ from vmieval.trainers import TrainConfig, train
 from vmieval.trainers.resume import sidecar_path
 
 import vmieval
-from vmieval.atomic import atomic_write
 from vmieval.data import load_images
+from vmieval.outputs import atomic_write
 
 ROOT = Path(__file__).resolve().parent
 PAIRS = ROOT / "runs" / "consistency" / "mnist-joint-consistency"

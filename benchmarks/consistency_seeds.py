@@ -27,10 +27,10 @@ from vmieval.trainers import get_preset, train_pair
 import vmieval
 from vmieval.analysis.cluster import cluster_analysis
 from vmieval.analysis.elbo import elbo_analysis
-from vmieval.atomic import atomic_write
 from vmieval.data import load_images
 from vmieval.encoded import encode_split
 from vmieval.estimators.encoder import categorical_mi
+from vmieval.outputs import atomic_write
 
 ROOT = Path(__file__).resolve().parent
 SETTING = "joint-consistency"

@@ -30,13 +30,13 @@ from typing import Any
 import torch
 from scipy.stats import chi2
 
-from vmieval.atomic import atomic_write
 from vmieval.checkpoints import load_checkpoint
 from vmieval.data import fit_to_spec, load_images
 from vmieval.encoded import EncodedSplit, encode_split
 from vmieval.estimators import MIConfig, default_target, q_bound
 from vmieval.estimators.crossfit import DEFAULT_FOLDS, crossfit_q_bound
 from vmieval.frozen import FrozenVAE
+from vmieval.outputs import atomic_write
 from vmieval.spec import Target, parse_target
 
 RESULTS = Path(__file__).resolve().parent / "results"

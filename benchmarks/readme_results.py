@@ -20,7 +20,7 @@ from typing import Any
 
 from results_table import METRICS, PAPER, TARGETS, format_cell  # a sibling script: benchmarks/ is on sys.path
 
-from vmieval.atomic import atomic_write
+from vmieval.outputs import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"

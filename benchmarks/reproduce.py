@@ -31,9 +31,9 @@ from typing import Any
 
 from results_table import summarise, write_results
 
-from vmieval.atomic import atomic_write
 from vmieval.checkpoints import read_payload
 from vmieval.checkpoints.native import parse_metadata
+from vmieval.outputs import atomic_write
 
 ROOT = Path(__file__).resolve().parent
 # The development machines keep MNIST in ../shared/data/mnist beside the repository.

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from vmieval.atomic import atomic_write
+from vmieval.outputs import atomic_write
 
 # metric key -> (row label, format); None values (not applicable) are skipped in the mean.
 METRICS: dict[str, tuple[str, str]] = {

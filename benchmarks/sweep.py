@@ -37,7 +37,7 @@ from reproduce import (
     train_seconds,
 )
 
-from vmieval.atomic import atomic_write
+from vmieval.outputs import atomic_write
 
 COLUMNS: dict[str, tuple[str, str]] = {
     "iq_encoder": ("encoder I_q(x; t)", "{:.3f}"),

@@ -2,7 +2,7 @@
 
 `install()` runs first thing in `vmieval.cli.main.main`, before any command module (or torch) is
 imported, so an interrupt at any moment of a command-line run, start-up included, ends the same way:
-the temporary files of writes in progress are deleted (`vmieval.atomic.IN_FLIGHT`; the files
+the temporary files of writes in progress are deleted (`vmieval.outputs.IN_FLIGHT`; the files
 already renamed into place are complete and stay), one line is printed, and the process exits with
 128 + the signal number (130 for SIGINT, 143 for SIGTERM), as shells report a killed command.
 Exiting at once, instead of raising `KeyboardInterrupt`, means no code can swallow the interrupt or
@@ -27,7 +27,7 @@ def exit_code(signum: int) -> int:
 
 
 def _handle(signum: int, frame: FrameType | None) -> None:
-    atomic = sys.modules.get("vmieval.atomic")  # never imported here: it may not be loaded yet
+    atomic = sys.modules.get("vmieval.outputs")  # never imported here: it may not be loaded yet
     if atomic is not None:
         atomic.remove_in_flight()
     try:

@@ -20,8 +20,7 @@ from vmieval.cli.options import checkpoint_format_option, common_options, device
 from vmieval.cli.progress import phase_callback, progress
 from vmieval.cli.q_options import mi_config, q_options
 
-from vmieval.atomic import check_writable
-from vmieval.outputs import check_model_names
+from vmieval.outputs import check_model_names, check_writable
 
 if TYPE_CHECKING:  # torch-importing modules are imported where used, so --help stays instant
     from vmieval.estimators import MIResult
@@ -56,7 +55,7 @@ def rows_table(result: MIResult, title: str) -> output.Table:
 @checkpoint_format_option
 @device_option
 @click.option("--trust", is_flag=True, help="Allow running the programs of an exported archive.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the rows to this HDF5 file.")
+@click.option("--out", type=click.Path(), default=None, help="Also write the rows to this HDF5 file.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @common_options
 def mi_bound_command(

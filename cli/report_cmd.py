@@ -21,7 +21,6 @@ from vmieval.cli.progress import progress
 from vmieval.cli.q_options import mi_config, q_options
 
 from vmieval.errors import UsageError
-from vmieval.outputs import check_report_folder
 
 
 def _two_dims(text: str | None) -> tuple[int, int] | None:
@@ -44,7 +43,7 @@ def _default_out(names: list[str]) -> Path:
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False),
+    type=click.Path(),  # a file here is exit 6 from the output check, as every output problem
     help="Output folder (default: reports/<name>/; with --json and no --out nothing is written).",
 )
 @data_options
@@ -116,8 +115,7 @@ def report_command(
     writes = out_dir is not None or not output.wants_json()  # --json alone prints the document, writes nothing
     out = Path(out_dir) if out_dir else _default_out(names)
     if writes:
-        check_report_folder(out, names, force)  # before any work
-        out = check_outputs(out, names, force)
+        out = check_outputs(out, names, force)  # the one output check, before any work
 
     models = [load_checkpoint(c, format=fmt, trust=trust, device=where) for c in checkpoints]
     data = open_for_models(models, choice)  # streamed

@@ -94,7 +94,7 @@ def results_document(results: list[TrainResult]) -> dict[str, Any]:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
 @click.option("--download", is_flag=True, help="Download the dataset (torchvision) if it is not found.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(), default="runs", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the last finished epoch of existing checkpoints.")
 @click.option("--limit", type=int, default=None, help="Use only the first N training images (quick runs).")
 @click.option("--force", is_flag=True, help="Overwrite existing checkpoints.")

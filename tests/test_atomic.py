@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from vmieval.atomic import atomic_write
 from vmieval.checkpoints import load_checkpoint, save_native
 from vmieval.errors import CheckpointError, OutputError
+from vmieval.outputs import atomic_write
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -73,7 +73,7 @@ def test_failed_checkpoint_save_keeps_previous_checkpoint(
 KILLED_WRITER = """
 import sys, time
 from pathlib import Path
-from vmieval.atomic import atomic_write
+from vmieval.outputs import atomic_write
 
 target, ready = Path(sys.argv[1]), Path(sys.argv[2])
 
@@ -156,7 +156,7 @@ SIGNALLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
 from vmieval.cli.interrupts import install
-from vmieval import atomic
+from vmieval import outputs as atomic
 
 install()
 target, signum = Path(sys.argv[1]), int(sys.argv[2])

@@ -18,7 +18,7 @@ import torch
 from vmieval.trainers import resolve_config, train
 from vmieval.trainers.resume import load_sidecar, save_sidecar, sidecar_path
 
-from vmieval import atomic
+from vmieval import outputs as atomic
 from vmieval.checkpoints import read_payload
 from vmieval.errors import CheckpointError
 

@@ -38,11 +38,11 @@ from vmieval.trainers.presets import TrainConfig, pair_configs
 from vmieval.trainers.resume import load_resume, save_run, sidecar_path
 
 from vmieval.architectures import build_architecture
-from vmieval.atomic import check_writable
 from vmieval.checkpoints.native import parse_metadata
 from vmieval.data import load_images
 from vmieval.distributions import Posterior
 from vmieval.errors import CheckpointError, UsageError
+from vmieval.outputs import check_writable
 from vmieval.qnet import QNetwork, q_parts
 from vmieval.spec import ModelSpec, Target, parse_target
 

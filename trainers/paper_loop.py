@@ -35,10 +35,10 @@ from vmieval.trainers.presets import TrainConfig
 from vmieval.trainers.resume import load_resume, save_run, sidecar_path
 
 from vmieval.analysis.cluster import hungarian_accuracy, majority_accuracy
-from vmieval.atomic import check_writable
 from vmieval.checkpoints.native import parse_metadata
 from vmieval.data import fit_to_spec, load_images
 from vmieval.errors import CheckpointError, UsageError
+from vmieval.outputs import check_writable
 from vmieval.spec import ModelSpec, parse_target
 
 PAPER_HISTORY_KEYS = (

@@ -22,11 +22,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from vmieval.atomic import atomic_write
 from vmieval.checkpoints import read_payload
 from vmieval.checkpoints.metadata import is_int, parse_json
 from vmieval.checkpoints.native import is_native, native_payload, parse_metadata, write_payload
 from vmieval.errors import CheckpointError
+from vmieval.outputs import atomic_write
 from vmieval.spec import ModelSpec
 
 SIDECAR_FORMAT = "vmieval-train-resume"

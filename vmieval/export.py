@@ -31,10 +31,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from vmieval.atomic import atomic_write, check_writable
 from vmieval.checkpoints.exported import FORMAT, METADATA_MEMBER, PROGRAM_MEMBERS, SCHEMA_VERSION
 from vmieval.distributions import concat_latent, sample_prior
 from vmieval.errors import CheckpointError, UsageError, VmievalError, first_line
+from vmieval.outputs import atomic_write, check_writable
 from vmieval.spec import ModelSpec
 
 Net = nn.Module | Callable[[torch.Tensor], Any]

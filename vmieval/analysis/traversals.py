@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from vmieval.analysis.cluster import categorical_block_name
-from vmieval.atomic import atomic_write
 from vmieval.encoded import EncodedSplit
 from vmieval.errors import UsageError
 from vmieval.frozen import FrozenVAE
+from vmieval.outputs import atomic_write
 from vmieval.spec import ModelSpec
 
 

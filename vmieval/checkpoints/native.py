@@ -21,11 +21,11 @@ import torch
 from torch import nn
 
 from vmieval.architectures.registry import build_architecture, config_from_dict
-from vmieval.atomic import atomic_write
 from vmieval.checkpoints.metadata import check_training_record, check_version, parse_json
 from vmieval.checkpoints.validate import build_checked, check_forward, sha256_of, state_digest
 from vmieval.errors import CheckpointError
 from vmieval.frozen import CheckpointInfo, FrozenVAE
+from vmieval.outputs import atomic_write
 from vmieval.spec import ModelSpec
 
 FORMAT = "vmieval-native"

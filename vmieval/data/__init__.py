@@ -11,8 +11,8 @@ scaled, recoloured and resized to a spec); `ImageData` is a split held in memory
 `resolve.open_dataset` turns what a user typed (`--data`) into a Dataset.
 """
 
-from vmieval.data.dataset import Batch, Dataset, FileRecord, ImageData, RawBatch, Source
 from vmieval.data.conform import Fit
+from vmieval.data.dataset import Batch, Dataset, FileRecord, ImageData, RawBatch, Source
 from vmieval.data.idx import DEBIAN_FASHION_DIR, ENV_VAR, IDX_DATASETS, default_cache_dir, fetch_dataset, read_idx
 from vmieval.data.resolve import (
     DATASETS,

@@ -24,8 +24,8 @@ from typing import IO
 
 import numpy as np
 
-from vmieval.data.dataset import MAX_DEFLATE_RATIO, FileRecord, RawBatch, Source, file_record
 from vmieval.data.conform import layout_of, native_shape, to_nchw
+from vmieval.data.dataset import MAX_DEFLATE_RATIO, FileRecord, RawBatch, Source, file_record
 from vmieval.errors import DataError
 
 IMAGE_KEYS = ("images", "imgs")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vmieval.atomic import atomic_write
+from vmieval.outputs import atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -10,9 +10,10 @@ when another stage is switched off. A stage that does not apply to the
 model or the data (e.g. k-means with fewer images than classes) is recorded as a note in the
 report instead of aborting it; a model that cannot read the data fails before any work.
 
-`write_outputs` writes the figures (`vmieval.results.pngs`) and `report.h5` into one folder (created if needed),
-refusing to overwrite either without `force`; `check_outputs` makes the same check before the
-(slow) stages run.
+`write_outputs` writes the figures (`vmieval.results.pngs`) and `report.h5` into one folder as a unit
+(`vmieval.outputs.write_folder`: a hidden sibling folder, then swapped into place), refusing to replace
+an earlier report without `force`; `check_outputs` is `vmieval.outputs.check_report_folder`, the one
+pre-flight check, run before the (slow) stages.
 """
 
 from __future__ import annotations
@@ -30,17 +31,18 @@ from vmieval.analysis.contingency import CategoricalConfig, categorical_summary
 from vmieval.analysis.curves import training_curves
 from vmieval.analysis.elbo import ElboConfig, elbo_analysis
 from vmieval.analysis.traversals import TraversalConfig, check_traversal_config, traversal_grids
-from vmieval.atomic import check_writable
 from vmieval.data import Dataset, ImageData
 from vmieval.encoded import EncodedSplit, encode_split
-from vmieval.errors import OutputError, UsageError
+from vmieval.errors import DataError, UsageError
 from vmieval.estimators.config import MIConfig
 from vmieval.estimators.factors import FactorConfig, split_factor_report
 from vmieval.estimators.mi import MIResult, estimate_mi
+from vmieval.figures.canvas import save_figure
 from vmieval.frozen import FrozenVAE
+from vmieval.outputs import check_report_folder, write_folder
 from vmieval.results.document import document
 from vmieval.results.hdf5 import write_document
-from vmieval.results.pngs import COMPARISON, write_pngs
+from vmieval.results.pngs import report_figures
 from vmieval.results.report import ModelMeta, Report
 
 REPORT_FILE = "report.h5"
@@ -84,7 +86,7 @@ def build_report(
     A model that cannot read the data (wrong image shape) fails here, before any other work.
     """
     if len(data) == 0:
-        raise UsageError(f"the {data.name} {data.split} split holds no images")
+        raise DataError(f"the {data.name} {data.split} split holds no images")
     if progress is not None:
         progress(f"{name}: encoding {len(data)} images")
     split = encode_split(model, data)
@@ -164,25 +166,9 @@ def _estimate_mi(
 
 
 def check_outputs(out_dir: str | Path, names: list[str], force: bool) -> Path:
-    """Refuse, before any work, to overwrite an earlier report in `out_dir` (created later, on write)."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out} exists and is not a folder")
-    if out.is_dir():
-        check_writable(out / REPORT_FILE, force)
-        if not force:
-            for name in [*names, COMPARISON]:
-                old = sorted(out.glob(f"{name}-*.png"))
-                if old:
-                    raise OutputError(f"{old[0]} exists; pass --force to overwrite it")
-    return out
-
-
-def _make_folder(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create {out}: {exc.strerror or exc}") from None
+    """Refuse, before any work, a report folder that cannot be written or would replace an earlier
+    report without `force` (the one pre-flight check: `vmieval.outputs.check_report_folder`)."""
+    return check_report_folder(out_dir, names, force, REPORT_FILE)
 
 
 @dataclass(frozen=True)
@@ -199,10 +185,21 @@ class WrittenReport:
 def write_outputs(
     reports: list[Report], out_dir: str | Path, argv: list[str] | None = None, force: bool = False
 ) -> WrittenReport:
-    """The figures (`vmieval.results.pngs`), then `report.h5` recording the grids' paths."""
+    """The figures (`vmieval.results.pngs`), then `report.h5` recording the grids' final paths, written
+    into a hidden sibling of `out_dir` and swapped into place as one unit (`vmieval.outputs.write_folder`)."""
     out = check_outputs(out_dir, [r.name for r in reports], force)
-    _make_folder(out)
-    pngs = write_pngs(reports, out, force=force)
-    tree = document(reports, argv)
-    h5 = write_document(out / REPORT_FILE, tree, force=force)
-    return WrittenReport(out, h5, tuple(pngs), tree)
+    pngs: list[Path] = []
+    holder: dict[str, Any] = {}
+
+    def write(staged: Path) -> None:
+        for owner, path, build in report_figures(reports, out):
+            save_figure(build(), staged / path.name, force=True)
+            pngs.append(path)
+            for r in reports:
+                if r.name == owner:
+                    r.png[path.stem.removeprefix(f"{r.name}-")] = str(path)
+        holder["tree"] = document(reports, argv)
+        write_document(staged / REPORT_FILE, holder["tree"], force=True)
+
+    write_folder(out, write, force=force)
+    return WrittenReport(out, out / REPORT_FILE, tuple(pngs), holder["tree"])

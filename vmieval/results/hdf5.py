@@ -9,6 +9,7 @@ their title, axes and PNG path as attributes. docs/report-schema.md lists every 
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from vmieval.atomic import atomic_write
+from vmieval.outputs import atomic_write
 from vmieval.results.document import document
 from vmieval.results.report import GridLeaf, Report
 
@@ -75,8 +76,12 @@ def write_document(path: str | Path, tree: Mapping[str, Any], force: bool = Fals
     """Write a tree to `path` atomically; an existing file is an OutputError unless `force`."""
 
     def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w") as f:
+        # Built in memory, then written as plain bytes: a full disk is one OSError from `write_bytes`,
+        # never an HDF5 library failure half-way through its own file (which can crash the process).
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w") as f:
             write_tree(f, tree)
+        tmp.write_bytes(buffer.getbuffer())
 
     return atomic_write(path, write, force=force)
 

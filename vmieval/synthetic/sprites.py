@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vmieval.atomic import atomic_write
+from vmieval.outputs import atomic_write
 
 SHAPES = ("square", "ellipse", "heart")
 COLOURS = {
