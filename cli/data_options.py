@@ -46,6 +46,7 @@ class DataChoice:
     limit: int | None = None
     subsample_seed: int | None = None
     grey: bool = False
+    allow_external: bool = False
 
 
 def data_choice() -> DataChoice:
@@ -78,6 +79,9 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="With --limit, draw the N images at random with this seed (stored order kept)."),
         click.option("--grey", is_flag=True, **_KEPT,
                      help="Convert RGB images to grey for a one-channel model (never done unasked)."),
+        click.option("--allow-external", is_flag=True, **_KEPT,
+                     help="Let an HDF5 file read data stored in other files (external links, virtual datasets, "
+                          "external storage); each file read is recorded in the provenance."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -125,7 +129,10 @@ def open_for_models(models: list[FrozenVAE], choice: DataChoice | None = None) -
         height = width = image_size
     fit = Fit((channels, height, width), tuple(spec.value_range), choice.grey)  # type: ignore[arg-type]
     name = dataset_for(models, choice.dataset)
-    data = open_dataset(name, choice.split, choice.data_dir, choice.download, choice.limit, choice.subsample_seed, fit)
+    data = open_dataset(
+        name, choice.split, choice.data_dir, choice.download, choice.limit, choice.subsample_seed, fit,
+        allow_external=choice.allow_external,
+    )  # fmt: skip
     native, wanted = data.source.shape, data.shape
     if native != wanted and image_size is None:
         shown = slice(1, None) if native[0] == wanted[0] else slice(None)  # channels only when they change

@@ -215,9 +215,9 @@ def test_npz_member_declaring_more_than_it_holds(tmp_path: Path, member: str) ->
     one_line_data_error(lambda: open_dataset(str(path)), "declares")
 
 
-def test_hdf5_unwritten_huge_datasets_cost_nothing(tmp_path: Path) -> None:
-    """An HDF5 file may declare 10^9 never-written images: the labels beside them are refused by size,
-    and a seeded subsample of the images is drawn without enumerating 10^9 indices."""
+def test_hdf5_unwritten_huge_datasets_are_refused_by_their_stored_bytes(tmp_path: Path) -> None:
+    """An HDF5 file may declare 10^9 never-written images (they would read as fill zeros): the images and
+    the labels beside them are refused by declared size against stored bytes, before any read."""
     path = tmp_path / "sparse.h5"
     with h5py.File(path, "w") as f:
         f.create_dataset("images", shape=(10**9, 2, 2), dtype="u1", chunks=(1, 2, 2))
@@ -225,14 +225,7 @@ def test_hdf5_unwritten_huge_datasets_cost_nothing(tmp_path: Path) -> None:
     one_line_data_error(lambda: open_dataset(f"{path}:images"), "declares")
     with h5py.File(path, "a") as f:
         del f["labels"]
-    tracemalloc.start()
-    try:
-        data = open_dataset(f"{path}:images", limit=3, seed=1)
-        batch = next(data.batches())
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert batch.images.shape == (3, 1, 2, 2) and peak < 8 * (1 << 20)
+    one_line_data_error(lambda: open_dataset(f"{path}:images", limit=3, seed=1), "stores 0")
 
 
 def test_a_split_too_large_for_memory_is_refused_before_allocating(

@@ -34,7 +34,7 @@ from vmieval.architectures.registry import build_architecture
 from vmieval.checkpoints.adapters import read_spec_file
 from vmieval.checkpoints.metadata import check_training_record, is_int
 from vmieval.checkpoints.validate import build_checked, check_forward, sha256_of
-from vmieval.errors import CheckpointError, TrustRequired
+from vmieval.errors import CheckpointError, TrustRequired, terminal_safe
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import ModelSpec, gaussian
 
@@ -96,11 +96,17 @@ def pythae_folder(path: str | Path, format: str = "auto") -> Path | None:
     return None
 
 
-def _config_name(folder: Path) -> Any:
+def _config_name(folder: Path) -> str | None:
     try:
-        return read_spec_file(folder / CONFIG).get("name")
+        return _model_name(read_spec_file(folder / CONFIG))
     except CheckpointError:
         return None
+
+
+def _model_name(config: dict[str, Any]) -> str | None:
+    """model_config.json's `name` when it is a string (a list, a number or no name is None)."""
+    name = config.get("name")
+    return name if isinstance(name, str) else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,12 +150,16 @@ def read_model_config(folder: Path) -> PythaeModel:
     if not (folder / CONFIG).is_file():
         raise CheckpointError(f"{where}: a pythae model folder needs {CONFIG} beside {WEIGHTS}; it is missing")
     config = read_spec_file(folder / CONFIG)
-    name = config.get("name")
+    name = _model_name(config)
+    if name is None:
+        got = terminal_safe(repr(config.get("name")), 60) if "name" in config else "none"
+        raise CheckpointError(f"{where}: {CONFIG} must name the model class as a string (e.g. 'VAEConfig'), got {got}")
     if name in UNSUPPORTED:
         raise CheckpointError(f"{where}: pythae {name} cannot be evaluated by vmieval: {UNSUPPORTED[name]}")
     if name not in SUPPORTED:
         known = ", ".join(sorted(SUPPORTED))
-        raise CheckpointError(f"{where}: {CONFIG} names {str(name)[:60]!r}, not a pythae model vmieval reads ({known})")
+        shown = terminal_safe(name, 60)
+        raise CheckpointError(f"{where}: {CONFIG} names {shown!r}, not a pythae model vmieval reads ({known})")
     latent = config.get("latent_dim")
     if not is_int(latent) or not 1 <= latent <= MAX_LATENT:
         raise CheckpointError(
@@ -194,6 +204,8 @@ def read_state(folder: Path, model: PythaeModel) -> dict[str, torch.Tensor]:
     weights = folder / WEIGHTS
     if not weights.exists():
         raise CheckpointError(f"{folder}: a pythae model folder needs {WEIGHTS} beside {CONFIG}; it is missing")
+    if not weights.is_file():
+        raise CheckpointError(f"{weights} is not a regular file (a folder, a FIFO or a device); pythae writes a file")
     payload = read_payload(weights)
     state = payload.get("model_state_dict") if isinstance(payload, dict) else None
     if not isinstance(state, dict):

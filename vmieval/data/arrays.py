@@ -11,7 +11,9 @@ Memory: a `.npy` is opened with `np.load(mmap_mode="r")`, so a batch reads only 
 a `.npz` are zip entries (often deflated) and cannot be memory-mapped; the images member is therefore
 *streamed*: its `.npy` header is parsed with numpy's own format helpers and rows are decompressed in
 index order, one batch at a time (the Dataset sorts indices, so one pass reads a whole subsample).
-Nothing is unpickled: object arrays are refused (`allow_pickle=False` for every `np.load`).
+Nothing is unpickled: object arrays are refused (`allow_pickle=False` for every `np.load`). A file is
+read by its content, not its suffix (a `.npy` named `.npz` is a `.npy`). Sizes are checked before
+anything is inflated: a header may not declare more than `MAX_RATIO` times the bytes its member stores.
 """
 
 from __future__ import annotations
@@ -25,12 +27,21 @@ from typing import IO
 import numpy as np
 
 from vmieval.data.conform import layout_of, native_shape, to_nchw
-from vmieval.data.dataset import MAX_DEFLATE_RATIO, FileRecord, RawBatch, Source, file_record
-from vmieval.errors import DataError
+from vmieval.data.dataset import MAX_RATIO, FileRecord, RawBatch, Source, check_regular, file_record
+from vmieval.errors import DataError, some, terminal_safe
 
 IMAGE_KEYS = ("images", "imgs")
 DSPRITES_FACTORS = ("shape", "scale", "orientation", "posX", "posY")
 _SKIP_CHUNK = 1 << 24
+NPY_MAGIC = b"\x93NUMPY"
+# What a damaged or unusual zip/npy raises: an encrypted member (RuntimeError), deflate64 or another
+# method zipfile lacks (NotImplementedError), a bad header (ValueError, struct errors as ValueError).
+READ_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, RuntimeError, NotImplementedError, OverflowError,
+               zlib.error, zipfile.BadZipFile)  # fmt: skip
+
+
+def _say(exc: BaseException) -> str:
+    return terminal_safe(" ".join(str(exc).split()) or type(exc).__name__, 160)
 
 
 def read_header(stream: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtype, bool]:
@@ -39,10 +50,12 @@ def read_header(stream: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtyp
         version = np.lib.format.read_magic(stream)
         header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran, dtype = header(stream)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{where} is not a readable .npy array: {' '.join(str(exc).split())}") from None
+    except READ_ERRORS as exc:
+        raise DataError(f"{where} is not a readable .npy array: {_say(exc)}") from None
     if dtype.hasobject:
         raise DataError(f"{where} holds Python objects; vmieval never unpickles data")
+    if any(int(d) < 0 for d in shape):
+        raise DataError(f"{where} declares a negative dimension {tuple(shape)}; the header is corrupt")
     return tuple(int(d) for d in shape), dtype, bool(fortran and len(shape) > 1)
 
 
@@ -51,9 +64,12 @@ class _NpzMember:
 
     def __init__(self, path: Path, key: str) -> None:
         self.path, self.member = path, f"{key}.npy"
-        self._zip = zipfile.ZipFile(path)
         self._stream: IO[bytes] | None = None
-        self._open()
+        try:
+            self._zip = zipfile.ZipFile(path)
+            self._open()
+        except READ_ERRORS as exc:
+            raise DataError(f"cannot read {terminal_safe(str(path))}:{terminal_safe(key, 60)}: {_say(exc)}") from None
 
     def _open(self) -> None:
         if self._stream is not None:
@@ -89,9 +105,8 @@ class _NpzMember:
         """Rows at sorted `indices` (a corrupt stream is a DataError naming the member)."""
         try:
             return self._read(indices)
-        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
-            message = " ".join(str(exc).split())
-            raise DataError(f"cannot read {self.path}:{self.member}: {message}") from None
+        except READ_ERRORS as exc:
+            raise DataError(f"cannot read {self.path}:{terminal_safe(self.member, 60)}: {_say(exc)}") from None
 
     def _read(self, indices: np.ndarray) -> np.ndarray:
         """One read when the indices are dense, else row by row, skipping between."""
@@ -111,16 +126,17 @@ class _NpzMember:
 def _load(path: Path, mmap: bool = False) -> np.ndarray | np.lib.npyio.NpzFile:
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        message = " ".join(str(exc).split())
-        raise DataError(f"cannot read {path} as a NumPy file: {message}") from None
+    except READ_ERRORS as exc:
+        raise DataError(f"cannot read {path} as a NumPy file: {_say(exc)}") from None
 
 
 def check_declared(declared: int, stored: int, where: str) -> None:
-    """Refuse a header that declares more bytes than `stored` compressed bytes can inflate to."""
-    if declared > MAX_DEFLATE_RATIO * stored + 4096:
+    """Refuse a header that declares more than `MAX_RATIO` times the bytes stored (4 KB of slack for tiny
+    arrays): such a file is all fill value or a decompression bomb, never a dataset."""
+    if declared > MAX_RATIO * stored + 4096:
         raise DataError(
-            f"{where} declares {declared} bytes of data but stores {stored}; the file is corrupt or hostile"
+            f"{terminal_safe(where)} declares {declared} bytes of data but stores {stored}, more than "
+            f"{MAX_RATIO}:1 compression; the file is corrupt or hostile"
         )
 
 
@@ -132,9 +148,8 @@ def _member(npz: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
             shape, dtype, _ = read_header(stream, f"{path}:{key}")
         check_declared(int(np.prod(shape, dtype=object)) * dtype.itemsize, info.compress_size, f"{path}:{key}")
         return npz[key]
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        message = " ".join(str(exc).split())
-        raise DataError(f"cannot read {key!r} from {path}: {message}") from None
+    except READ_ERRORS as exc:
+        raise DataError(f"cannot read {terminal_safe(key, 60)!r} from {path}: {_say(exc)}") from None
 
 
 def check_side_arrays(
@@ -142,10 +157,10 @@ def check_side_arrays(
 ) -> tuple[np.ndarray | None, np.ndarray | None, tuple[str, ...]]:
     """Labels [N] and factors [N, F] (+ F names) that agree with N images; shared with the HDF5 source."""
     if labels is not None:
+        if labels.dtype.kind not in "iubf":
+            raise DataError(f"{where}: labels must be whole class numbers, got dtype {labels.dtype}")
         if labels.ndim != 1 or labels.shape[0] != n:
             raise DataError(f"{where}: {n} images but labels of shape {labels.shape} (expected [{n}])")
-        if labels.dtype.kind not in "iub" and not (labels.dtype.kind == "f" and np.all(labels == np.round(labels))):
-            raise DataError(f"{where}: labels must be whole class numbers, got dtype {labels.dtype}")
     if factors is not None:
         if factors.ndim == 1:
             factors = factors[:, None]
@@ -157,7 +172,17 @@ def check_side_arrays(
             names = tuple(f"factor_{i}" for i in range(factors.shape[1]))
         if len(names) != factors.shape[1]:
             raise DataError(f"{where}: {factors.shape[1]} factors but {len(names)} factor names")
+        names = tuple(terminal_safe(name, 64) for name in names)  # they name table columns and HDF5 rows
     return labels, factors, names if factors is not None else ()
+
+
+def _dsprites_factors(classes: np.ndarray, path: Path) -> np.ndarray:
+    """dSprites' latents_classes [N, 6] without its constant colour column; any other shape is refused."""
+    if classes.ndim != 2 or classes.shape[1] != len(DSPRITES_FACTORS) + 1:
+        raise DataError(
+            f"{path}: dSprites' latents_classes must be [N, {len(DSPRITES_FACTORS) + 1}], got shape {classes.shape}"
+        )
+    return classes[:, 1:]
 
 
 class ImageFileSource(Source):
@@ -186,7 +211,11 @@ class ImageFileSource(Source):
         )
 
     def files(self) -> list[FileRecord]:
-        return [file_record(self.path)]
+        return [file_record(self.path), *(file_record(p) for p in self.linked_files())]
+
+    def linked_files(self) -> list[Path]:
+        """Other files this one makes us read (HDF5 external storage, links); none for NumPy files."""
+        return []
 
     def origin(self) -> str:
         return str(self.path)
@@ -197,31 +226,34 @@ class ArraySource(ImageFileSource):
 
     def __init__(self, path: Path, split: str, key: str | None = None) -> None:
         self.path, self.split = Path(path), split
-        if not self.path.is_file():
-            raise DataError(f"no such file: {self.path}")
+        check_regular(self.path)
         self.name = self.path.stem
         labels = factors = None
         names: tuple[str, ...] = ()
-        if self.path.suffix == ".npy":
+        with open(self.path, "rb") as stream:
+            is_npy = stream.read(len(NPY_MAGIC)) == NPY_MAGIC  # the content decides, not the suffix
+        if is_npy:
             if key is not None:
-                raise DataError(f"{self.path}: a .npy holds one array; drop ':{key}'")
+                raise DataError(f"{self.path}: a .npy holds one array; drop ':{terminal_safe(key, 60)}'")
             with open(self.path, "rb") as stream:
-                read_header(stream, str(self.path))  # objects refused by our check, not by a mmap error
+                shape, kind, _ = read_header(stream, str(self.path))  # objects refused by our check, not by a mmap
+            check_declared(int(np.prod(shape, dtype=object)) * kind.itemsize, self.path.stat().st_size, str(self.path))
             self._images = _load(self.path, mmap=True)
             self._member: _NpzMember | None = None
-            shape, kind = self._images.shape, self._images.dtype
         else:
             npz = _load(self.path)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise DataError(f"{self.path} is not a NumPy .npy or .npz file")
             keys = list(npz.files)
             key = key or next((k for k in IMAGE_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
             if key is None or key not in keys:
-                want = repr(key) if key else f"one of {', '.join(IMAGE_KEYS)}"
-                raise DataError(f"{self.path} has no images array {want}; it holds: {', '.join(keys) or 'nothing'}")
+                want = repr(terminal_safe(key, 60)) if key else f"one of {', '.join(IMAGE_KEYS)}"
+                raise DataError(f"{self.path} has no images array {want}; it holds: {some(keys) or 'nothing'}")
             self._member = _NpzMember(self.path, key)
             shape, kind = self._member.shape, self._member.dtype
             if key == "imgs" and "latents_classes" in keys:  # dSprites
                 self.pixel_max = 1.0
-                factors = _member(npz, "latents_classes", self.path)[:, 1:]
+                factors = _dsprites_factors(_member(npz, "latents_classes", self.path), self.path)
                 names = DSPRITES_FACTORS
             else:
                 labels = _member(npz, "labels", self.path) if "labels" in keys else None

@@ -2,9 +2,10 @@
 
 Every source hands over native pixels (uint8 or float, [B, C, H, W] or a list of [C, H, W] when sizes
 vary); `convert` turns them into float32 [B, C, H, W] for the model's spec:
-1. scale to [0, 1]: integers divide by the source's `pixel_max` (255, or 1 for dSprites' 0/1 bytes);
-   floats must already lie in [0, 1] (checked per batch, so a [0, 255] float array is refused, not
-   silently saturated);
+1. scale to [0, 1]: integers divide by the source's `pixel_max` (255, or 1 for dSprites' 0/1 bytes)
+   whatever their storage type (uint16, int64, big-endian: read by value, a value above `pixel_max`
+   refused); floats must already lie in [0, 1] (checked per batch, so a [0, 255] float array is refused,
+   not silently saturated); 16-bit image files arrive already scaled (`folder.py`);
 2. channels: equal counts pass; grey -> RGB copies the one channel three times (the only reading of a
    grey image in colour, so it is done without asking); RGB -> grey only when asked for explicitly
    (`Fit(rgb_to_grey=True)`, ITU-R 601 luma via torchvision), since a colour model fed grey images or
@@ -26,6 +27,7 @@ from vmieval.errors import DataError, UsageError
 from vmieval.spec import ModelSpec
 
 MAX_SIDE = 8192  # larger targets are a typo, and would allocate gigabytes per batch
+MAX_IMAGE_VALUES = 64 * 2**20  # one image's float32 pixels fill a 256 MiB batch: 8192² grey, 4729² RGB
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,19 @@ def layout_of(shape: tuple[int, ...], where: str) -> str:
     height, width = (shape[1], shape[2]) if layout != "NCHW" else (shape[2], shape[3])
     if height < 1 or width < 1:
         raise DataError(f"{where}: images of {height}x{width} pixels hold nothing")
+    check_image_size(native_shape(shape, layout), where)
     return layout
+
+
+def check_image_size(shape: tuple[int, ...], where: str) -> None:
+    """Refuse one image larger than a batch's memory budget (`MAX_IMAGE_VALUES` float32 values), before
+    anything is decoded: the batch is sized by the real image, and one image must fit in it."""
+    values = int(np.prod(shape, dtype=object))
+    if values > MAX_IMAGE_VALUES:
+        raise DataError(
+            f"{where}: one image of {'x'.join(map(str, shape))} pixels takes {4 * values / 2**20:,.0f} MiB as float32, "
+            f"more than a batch may hold ({4 * MAX_IMAGE_VALUES // 2**20} MiB); downscale the images first"
+        )
 
 
 def to_nchw(images: np.ndarray, layout: str) -> np.ndarray:
@@ -108,6 +122,10 @@ def native_shape(shape: tuple[int, ...], layout: str) -> tuple[int, int, int]:
 
 def _unit_scale(images: np.ndarray | torch.Tensor, pixel_max: float, where: str) -> torch.Tensor:
     """[B, C, H, W] native -> float32 in [0, 1] (integers / pixel_max; floats checked)."""
+    if isinstance(images, np.ndarray) and (images.dtype.kind in "iu" and images.dtype != np.uint8):
+        return _wide_integers(images, pixel_max, where)
+    if isinstance(images, np.ndarray) and not images.dtype.isnative:  # big-endian floats: by value
+        images = images.astype(images.dtype.newbyteorder("="))
     # np.require copies read-only (mmapped) or strided batches: torch wants its own writable memory.
     x = torch.from_numpy(np.require(images, requirements=["C", "W"])) if isinstance(images, np.ndarray) else images
     if x.dtype == torch.bool:
@@ -125,6 +143,18 @@ def _unit_scale(images: np.ndarray | torch.Tensor, pixel_max: float, where: str)
             f"[{float(x.min()):g}, {float(x.max()):g}]); store uint8 in [0, 255] or divide by 255"
         )
     return x
+
+
+def _wide_integers(images: np.ndarray, pixel_max: float, where: str) -> torch.Tensor:
+    """Integer pixels of any other storage (uint16..uint64, int8..int64, either byte order): range
+    checked in numpy, then scaled exactly as uint8 is (float32, divided by `pixel_max`)."""
+    if images.size:
+        low, high = int(images.min()), int(images.max())
+        if high > pixel_max:
+            raise DataError(f"{where}: a pixel value {high} exceeds the format's maximum {pixel_max:g}")
+        if low < 0:
+            raise DataError(f"{where}: negative pixel values; integer images must be unsigned")
+    return torch.from_numpy(images.astype(np.float32)).div_(float(pixel_max))
 
 
 def _channels(x: torch.Tensor, want: int, rgb_to_grey: bool, where: str) -> torch.Tensor:

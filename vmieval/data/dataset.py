@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,11 +31,34 @@ import numpy as np
 import torch
 
 from vmieval.data.conform import Fit, convert
-from vmieval.errors import DataError, UsageError
+from vmieval.errors import DataError, UsageError, terminal_safe
 
 DEFAULT_BATCH = 512
 BATCH_BYTES = 256 * 2**20  # float32 images per batch, at most (one image per batch at least)
 MAX_DEFLATE_RATIO = 1032  # deflate cannot expand more than this: a bound on what compressed bytes can hold
+MAX_RATIO = 500  # declared bytes per stored byte we accept (dSprites' npz: 115); beyond it, all-fill or a bomb
+SYSTEM_TREES = ("/proc", "/sys", "/dev")  # never data: files there block, never end, or change as read
+
+
+def check_not_system(real: Path, given: Path) -> None:
+    """Refuse a resolved path inside /proc, /sys or /dev (kernel files, devices: never data)."""
+    for top in SYSTEM_TREES:
+        if real == Path(top) or Path(top) in real.parents:
+            raise DataError(f"{terminal_safe(str(given))} lies in {top}: kernel files and devices are not data")
+
+
+def check_regular(path: Path, what: str = "file") -> Path:
+    """`path` if it is (or links to) a regular file outside /proc, /sys and /dev; else a DataError. A FIFO,
+    a device or a kernel file would block or never end, so nothing of vmieval ever opens one."""
+    try:
+        mode = os.stat(path).st_mode
+        real = os.path.realpath(path)
+    except OSError as exc:
+        raise DataError(f"no such {what}: {terminal_safe(str(path))} ({exc.strerror or exc})") from None
+    check_not_system(Path(real), path)
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{terminal_safe(str(path))} is not a regular file (a FIFO, a device or a folder); not data")
+    return path
 
 
 def available_memory() -> int:
@@ -67,6 +91,7 @@ class FileRecord:
 
 def file_record(path: Path) -> FileRecord:
     """Hash one file as stored on disk (a .gz is hashed compressed: it is what the user has)."""
+    check_regular(path)
     try:
         with open(path, "rb") as stream:
             digest = hashlib.file_digest(stream, "sha256").hexdigest()
@@ -125,6 +150,11 @@ class Source(ABC):
     @abstractmethod
     def files(self) -> list[FileRecord]:
         """Records of the files this source reads (hashing them is allowed to be slow)."""
+
+    def image_values(self, indices: np.ndarray) -> np.ndarray | None:
+        """C*H*W of each image at `indices` when images differ in size (read from headers, nothing
+        decoded), so a batch is cut by the real images; None when every image has `shape`."""
+        return None
 
     def origin(self) -> str:
         """The main file or folder, as one short string (the `source` of ImageData)."""
@@ -225,19 +255,37 @@ class Dataset:
         """Converted batches in index order; only one batch of float images exists at a time."""
         if batch_size < 1:
             raise UsageError(f"batch size must be positive, got {batch_size}")
-        # Large images (e.g. --image-size 4096) shrink the batch, so one batch stays near BATCH_BYTES.
-        batch_size = max(1, min(batch_size, BATCH_BYTES // (4 * int(np.prod(self.shape)))))
+        # Large images shrink the batch, so one batch stays near BATCH_BYTES: the larger of the file's real
+        # image and the model's (e.g. --image-size 4096); sources of varying sizes are cut image by image.
+        values = max(int(np.prod(self.shape)), int(np.prod(self.source.shape)))
+        batch_size = max(1, min(batch_size, BATCH_BYTES // (4 * values)))
         fit = self.fit or Fit()
         for start in range(0, len(self), batch_size):
-            chunk = self._chunk(start, start + batch_size)
-            raw = self.source.read(chunk)
-            images = convert(raw.images, self.source.pixel_max, fit, self.description)
-            yield Batch(
-                images=images,
-                labels=_labels(raw.labels, self.description),
-                factors=None if raw.factors is None else torch.from_numpy(np.asarray(raw.factors, np.float64)),
-                index=torch.from_numpy(chunk.copy()),
-            )
+            for chunk in self._parts(self._chunk(start, start + batch_size)):
+                yield self._convert(chunk, fit)
+
+    def _parts(self, chunk: np.ndarray) -> Iterator[np.ndarray]:
+        """`chunk` cut so that no part's native images exceed BATCH_BYTES as float32 (one image at least)."""
+        values = self.source.image_values(chunk)
+        if values is None:
+            yield chunk
+            return
+        start, total = 0, 0
+        for i, v in enumerate(values.tolist()):
+            if i > start and 4 * (total + v) > BATCH_BYTES:
+                yield chunk[start:i]
+                start, total = i, 0
+            total += v
+        yield chunk[start:]
+
+    def _convert(self, chunk: np.ndarray, fit: Fit) -> Batch:
+        raw = self.source.read(chunk)
+        return Batch(
+            images=convert(raw.images, self.source.pixel_max, fit, self.description),
+            labels=_labels(raw.labels, self.description),
+            factors=_factors(raw.factors, self.description),
+            index=torch.from_numpy(chunk.copy()),
+        )
 
     def to_memory(self, batch_size: int = DEFAULT_BATCH) -> ImageData:
         """The whole selection as one ImageData (float32 [N, C, H, W]).
@@ -289,16 +337,34 @@ def _mib(size: int) -> str:
     return f"{size / 2**20:,.0f} MiB" if size >= 2**20 else f"{size:,} bytes"
 
 
+MAX_LABEL = 2**31  # a class number beyond this is not a class: a corrupt or hostile file
+
+
 def _labels(labels: np.ndarray | None, where: str) -> torch.Tensor | None:
+    """Class numbers as int64 [B]: whole, finite and within +-MAX_LABEL (1e300 is refused, never cast)."""
     if labels is None:
         return None
     array = np.asarray(labels)
-    if array.dtype.kind == "f":
-        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
-            raise DataError(f"{where}: labels must be whole class numbers")
-    elif array.dtype.kind not in "iub":
+    if array.dtype.kind not in "iubf":
         raise DataError(f"{where}: labels must be integers, got dtype {array.dtype}")
+    if array.size:
+        with np.errstate(all="ignore"):
+            whole = bool(np.all(np.isfinite(array))) and bool(np.all(array == np.round(array)))
+        if not whole:
+            raise DataError(f"{where}: labels must be whole class numbers")
+        if array.dtype.kind != "b" and (float(array.max()) > MAX_LABEL or float(array.min()) < -MAX_LABEL):
+            raise DataError(f"{where}: a label of {float(np.abs(array).max()):g} is not a class number")
     return torch.from_numpy(array.astype(np.int64))
+
+
+def _factors(factors: np.ndarray | None, where: str) -> torch.Tensor | None:
+    """Ground-truth factor values as float64 [B, F]; NaN or infinite values are refused."""
+    if factors is None:
+        return None
+    array = np.asarray(factors, np.float64)
+    if not np.all(np.isfinite(array)):
+        raise DataError(f"{where}: factor values must be finite numbers")
+    return torch.from_numpy(array)
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,6 +14,7 @@ refused rather than ignored.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from vmieval.choices import DATASETS, SPLITS, SYNTHETIC_DATASETS
 from vmieval.data.arrays import ArraySource
 from vmieval.data.conform import Fit, check_side, convert
-from vmieval.data.dataset import Dataset, ImageData, Source
+from vmieval.data.dataset import Dataset, ImageData, Source, check_not_system
 from vmieval.data.hdf5 import HDF5_SUFFIXES, HDF5Source
 from vmieval.data.idx import IDX_DATASETS, IdxSource
 from vmieval.data.torchvision_sets import EMNIST_VARIANTS, TorchvisionSource
@@ -92,9 +93,14 @@ def parse_data(text: str) -> DataRef:
 
 
 def open_source(
-    data: str | DataRef, split: str = "test", data_dir: str | Path | None = None, download: bool = False
+    data: str | DataRef,
+    split: str = "test",
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    allow_external: bool = False,
 ) -> Source:
-    """The source `data` names, with `data_dir` checked to belong to it."""
+    """The source `data` names, with `data_dir` checked to belong to it; `allow_external` lets an HDF5
+    file read data stored in other files (docs/data.md, "Bad input")."""
     ref = parse_data(data) if isinstance(data, str) else data
     if split not in SPLITS:
         raise UsageError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
@@ -118,7 +124,8 @@ def open_source(
     if ref.kind == "array":
         return ArraySource(ref.path, split, ref.key)
     if ref.kind == "hdf5":
-        return HDF5Source(ref.path, split, ref.key, ref.labels_key)
+        return HDF5Source(ref.path, split, ref.key, ref.labels_key, allow_external)
+    check_not_system(Path(os.path.realpath(ref.path)), ref.path)
     from vmieval.data.folder import FolderSource  # imported late: torchvision's image I/O
 
     return FolderSource(ref.path, split)
@@ -132,6 +139,7 @@ def open_dataset(
     limit: int | None = None,
     seed: int | None = None,
     fit: Fit | None = None,
+    allow_external: bool = False,
 ) -> Dataset:
     """A streaming Dataset: `limit` images (the first, or a `seed`ed draw), converted per batch by `fit`.
 
@@ -139,7 +147,7 @@ def open_dataset(
     """
     if limit is not None and limit < 0:
         raise UsageError(f"limit must be zero or more images, got {limit}")
-    return Dataset(open_source(data, split, data_dir, download), fit).select(limit, seed)
+    return Dataset(open_source(data, split, data_dir, download, allow_external), fit).select(limit, seed)
 
 
 def load_images(

@@ -120,7 +120,7 @@ class TorchvisionSource(Source):
         if self._base == "celeba":
             from vmieval.data.folder import decode
 
-            images = torch.stack([decode(self._files[int(i)], "RGB") for i in indices])
+            images = torch.stack([decode(self._files[int(i)], grey=False)[0] for i in indices])
             return RawBatch(images, None, self._factors[indices])
         rows = self._data[indices]
         if rows.ndim == 3:
