@@ -19,7 +19,9 @@ from typing import Any
 import click
 from vmieval.cli.interrupts import install as install_signal_handlers
 
-from vmieval.errors import VmievalError
+from vmieval.errors import VmievalError, terminal_safe
+
+ERROR_LIMIT = 400  # characters of one error line: a message quoting 50k file keys is cut, not printed
 
 INTERNAL_ERROR_EXIT = 70
 
@@ -97,7 +99,7 @@ class VmievalGroup(click.Group):
         except VmievalError as exc:
             if debug:
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {terminal_safe(str(exc), ERROR_LIMIT)}", err=True)
             ctx.exit(exc.exit_code)
         except click.UsageError as exc:
             raise _one_line(exc) from None
@@ -109,7 +111,8 @@ class VmievalGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the boundary for bugs
             if debug:
                 raise
-            click.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)", err=True)
+            message = terminal_safe(f"{type(exc).__name__}: {exc}", ERROR_LIMIT)
+            click.echo(f"internal error: {message} (rerun with --debug for a traceback)", err=True)
             ctx.exit(INTERNAL_ERROR_EXIT)
 
 
@@ -120,9 +123,19 @@ def cli(debug: bool) -> None:
     """How much does a VAE's latent code really say about the data?"""
 
 
+def quiet_library_warnings() -> None:
+    """numpy's RuntimeWarnings (overflow, invalid value in a cast) and PIL's DecompressionBombWarning
+    are not lines for the user: a value they warn about is refused by a check with its own one line."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"numpy(\.|$)")
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
+
+
 def main() -> None:
     # Signal handling (SIGTERM / Ctrl-C) is installed here, before any command runs.
     install_signal_handlers()
+    quiet_library_warnings()
     cli(prog_name="vmieval")
 
 

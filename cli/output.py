@@ -172,13 +172,15 @@ def rich_table(table: Table, with_title: bool = True) -> RenderableType:
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    title = Text(table.title) if with_title else None
+    title = Text(safe(table.title)) if with_title else None
     rendered = RichTable(title=title, title_justify="left", show_header=table.show_header)
     for column in table.columns:
-        rendered.add_column(Text(column.header), justify=column.justify, style=column.style or None)
+        rendered.add_column(Text(safe(column.header)), justify=column.justify, style=column.style or None)
     styles = list(table.row_styles) or [""] * len(table.rows)
     for row, style in zip(table.rows, styles, strict=True):
-        cells = [Text.assemble(*v.parts) if isinstance(v, Styled) else Text(v) for v in row]
+        cells = [
+            Text.assemble(*((safe(t), s) for t, s in v.parts)) if isinstance(v, Styled) else Text(safe(v)) for v in row
+        ]
         rendered.add_row(*cells, style=style or None)
     return rendered
 
@@ -192,11 +194,12 @@ def _rich_blocks(blocks: Iterable[Block]) -> list[RenderableType]:
         if isinstance(block, SideBySide):
             out.append(Columns([rich_table(t) for t in block.tables], padding=(0, 4)))
         elif isinstance(block, Notes):
-            out.append(Text(block.title + "\n" + "\n".join(f"* {line}" for line in block.lines), style=block.style))
+            lines = [safe(block.title), *(f"* {safe(line)}" for line in block.lines)]
+            out.append(Text("\n".join(lines), style=block.style))
         else:
-            out += [Text(block.title, style="italic"), rich_table(block, with_title=False)]
+            out += [Text(safe(block.title), style="italic"), rich_table(block, with_title=False)]
             if block.footnotes:
-                out.append(Text("\n".join(block.footnotes), style="dim"))
+                out.append(Text("\n".join(safe(f) for f in block.footnotes), style="dim"))
     return out
 
 
@@ -229,15 +232,23 @@ def emit(blocks: Sequence[Block], document: Any = None) -> None:
             out.print(renderable)
 
 
+def safe(text: str, limit: int = 2000) -> str:
+    """A string from a file or a user (a name, a key, a path) as a terminal may show it: control
+    characters escaped (no raw ESC), cut to `limit` characters (`vmieval.errors.terminal_safe`)."""
+    from vmieval.errors import terminal_safe
+
+    return terminal_safe(str(text), limit)
+
+
 def info(message: str) -> None:
     """An informational line on stderr (silenced by --quiet)."""
     if not settings().quiet:
-        click.echo(message, err=True)
+        click.echo(safe(message), err=True)
 
 
 def warn(message: str) -> None:
     """A warning on stderr: never silenced."""
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {safe(message)}", err=True)
 
 
 def wrote(path: str | Path, detail: str = "") -> None:

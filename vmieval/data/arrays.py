@@ -133,7 +133,7 @@ def _load(path: Path, mmap: bool = False) -> np.ndarray | np.lib.npyio.NpzFile:
 def check_declared(declared: int, stored: int, where: str) -> None:
     """Refuse a header that declares more than `MAX_RATIO` times the bytes stored (4 KB of slack for tiny
     arrays): such a file is all fill value or a decompression bomb, never a dataset."""
-    if declared > MAX_RATIO * stored + 4096:
+    if declared > MAX_RATIO * stored + (4096 if stored else 0):  # nothing stored: never written, all fill
         raise DataError(
             f"{terminal_safe(where)} declares {declared} bytes of data but stores {stored}, more than "
             f"{MAX_RATIO}:1 compression; the file is corrupt or hostile"
