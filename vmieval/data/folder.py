@@ -143,11 +143,11 @@ def decode(path: Path, grey: bool | None) -> tuple[torch.Tensor, str]:
     return torch.from_numpy(pixels.transpose(2, 0, 1).copy()), hashlib.sha256(data).hexdigest()
 
 
-def header_values(path: Path) -> int:
-    """C*H*W of the image at `path` as it will be decoded, from its header alone."""
+def header_values(path: Path, channels: int) -> int:
+    """C*H*W of the image at `path` as it will be decoded (`channels` each), from its header alone."""
     try:
         with Image.open(path) as image:
-            return max(len(image.getbands()), 3) * image.height * image.width
+            return channels * image.height * image.width
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise DataError(f"cannot decode image {terminal_safe(str(path))}: {terminal_safe(str(exc))}") from None
 
@@ -199,7 +199,8 @@ class FolderSource(Source):
         return len(self._files)
 
     def image_values(self, indices: np.ndarray) -> np.ndarray:
-        return np.array([header_values(self._files[int(i)]) for i in indices], dtype=np.int64)
+        channels = 1 if self._grey else 3
+        return np.array([header_values(self._files[int(i)], channels) for i in indices], dtype=np.int64)
 
     def read(self, indices: np.ndarray) -> RawBatch:
         images = []
