@@ -12,6 +12,12 @@ as a failed row instead of taking the machine down.
 
     .venv/bin/python benchmarks/bench_hostile_memory.py            # 1 GiB bombs, both commands
     .venv/bin/python benchmarks/bench_hostile_memory.py --bomb-mb 64 --commands inspect   # quick
+    .venv/bin/python benchmarks/bench_hostile_memory.py --data --before /work/base   # data corpus
+
+`--data` runs every case of tests/test_hostile_data.py, plus the issue's full-size data (three sparse
+16000² images, forty single-colour 8000² PNGs, an HDF5 of 60 gzip-zero 6000² images, an npz of 3M zero
+rows, an HDF5 declaring 10^9 images) through `vmieval report --no-mi --limit 8`; with `--before TREE`
+the full-size rows also run on another checkout (e.g. the starting commit) in the same session.
 """
 
 from __future__ import annotations
@@ -104,5 +110,64 @@ def main() -> None:
                       f"{rss / baseline:>8.2f} {wall:>5.1f}  {said}")  # fmt: skip
 
 
+def full_size(folder: Path) -> dict[str, str]:
+    """The issue's data cases at their real size (each file a few MB at most on disk)."""
+    import h5py
+    import numpy as np
+    from hostile_data import class_folder, png_bytes, raw_npy, zeros_member_npz
+
+    single = png_bytes(np.full((8000, 8000), 7, np.uint8))
+    with h5py.File(folder / "zeros.h5", "w") as f:
+        f.create_dataset("images", (60, 6000, 6000), "u1", chunks=(1, 1000, 1000), compression="gzip", fillvalue=0)
+        f["images"].write_direct(np.zeros((1, 6000, 6000), np.uint8), dest_sel=np.s_[0:1])
+    with h5py.File(folder / "declared.h5", "w") as f:
+        f.create_dataset("images", (10**9, 28, 28), "u1")
+    return {
+        "3 sparse 16000² images (.npy)": raw_npy(folder / "sparse.npy", (3, 16000, 16000), sparse=3 * 16000**2),
+        "40 single-colour 8000² PNGs": class_folder(folder / "pngs", {f"c/{i}.png": single for i in range(40)}),
+        "HDF5 (60, 6000, 6000) gzip zeros": f"{folder / 'zeros.h5'}:images",
+        "npz of 3M zero rows (28x28)": zeros_member_npz(folder / "rows.npz", 3 * 10**6, 28),
+        "HDF5 declaring (1e9, 28, 28)": f"{folder / 'declared.h5'}:images",
+    }
+
+
+def data_rows(limit: int, before: Path | None) -> None:
+    """Peak RSS of `report` on every hostile data case (and the full-size ones, before and after)."""
+    from test_hostile_data import DATA_CASES
+
+    trees = {"after": VMIEVAL, **({"before": before / ".venv" / "bin" / "vmieval"} if before else {})}
+    print(f"{'case':40} {'tree':6} {'exit':>4} {'peak RSS':>10} {'s':>6}  message")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        honest = {"honest: mnist-sample (baseline)": "mnist-sample"}
+        cases = {name: (build, True) for name, (build, _, _) in sorted(DATA_CASES.items())}
+        sub = folder / "full"
+        sub.mkdir()
+        rows = [(n, d, False) for n, d in honest.items()] + [(n, d, True) for n, d in full_size(sub).items()]
+        for name, (build, _) in cases.items():
+            case = folder / name
+            case.mkdir()
+            rows.append((name, build(case), False))
+        for name, data, compare in rows:
+            for tree, exe in trees.items():
+                if tree == "before" and not (compare or name.startswith("honest")):
+                    continue
+                out = folder / f"out-{tree}-{abs(hash(name))}"
+                argv = [str(exe), "report", str(HONEST), "--data", data, "--no-mi", "--limit", "8", "--out", str(out)]
+                code, rss, wall, message = run_child(argv, limit)
+                print(f"{name[:40]:40} {tree:6} {code:>4} {rss:>7.0f} MiB {wall:>6.1f}  {message[-90:]}", flush=True)
+
+
 if __name__ == "__main__":
-    main()
+    if "--data" in sys.argv:
+        parser = argparse.ArgumentParser(description="peak RSS of report on hostile data")
+        parser.add_argument("--data", action="store_true")
+        parser.add_argument("--before", type=Path, default=None, help="another checkout to run the full-size rows on")
+        parser.add_argument("--limit-gb", type=float, default=4.0, help="address-space limit of each child")
+        options = parser.parse_args()
+        torch.set_num_threads(1)
+        print(f"machine: {machine()}")
+        print(f"child address-space limit {options.limit_gb:g} GiB; peak RSS from os.wait4 (ru_maxrss)\n")
+        data_rows(int(options.limit_gb * 2**30), options.before)
+    else:
+        main()
