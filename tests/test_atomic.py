@@ -205,3 +205,59 @@ def test_ctrl_c_while_the_command_starts_is_one_line_and_130(tiny_native: Path) 
         proc.kill()
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == ["interrupted; files already written are intact"]
+
+
+# -- a folder written as a unit (vmieval.outputs.write_folder) ------------------------------------------
+
+
+def _fill(files: dict[str, bytes]):
+    def write(staged: Path) -> None:
+        for name, content in files.items():
+            (staged / name).write_bytes(content)
+
+    return write
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_a_folder_is_replaced_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool) -> None:
+    from vmieval import outputs
+
+    if not exchange:  # a kernel or filesystem without RENAME_EXCHANGE: two renames
+        monkeypatch.setattr(outputs, "_exchange", lambda a, b: False)
+    folder = tmp_path / "report"
+    outputs.write_folder(folder, _fill({"report.h5": b"old", "a-pair_z_0_1.png": b"old png"}))
+    outputs.write_folder(folder, _fill({"report.h5": b"new", "a-pair_z_2_3.png": b"new png"}), force=True)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == {"report.h5": b"new", "a-pair_z_2_3.png": b"new png"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), RuntimeError("drawing failed")])
+def test_a_failed_folder_write_leaves_the_old_folder(tmp_path: Path, error: Exception) -> None:
+    from vmieval import outputs
+
+    folder = tmp_path / "report"
+    outputs.write_folder(folder, _fill({"report.h5": b"old"}))
+
+    def half(staged: Path) -> None:
+        (staged / "a-new.png").write_bytes(b"half")
+        raise error
+
+    with pytest.raises(OutputError if isinstance(error, OSError) else RuntimeError):
+        outputs.write_folder(folder, half, force=True)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == {"report.h5": b"old"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_a_folder_is_not_replaced_without_force_nor_when_it_holds_other_files(tmp_path: Path) -> None:
+    from vmieval.outputs import check_report_folder, write_folder
+
+    folder = tmp_path / "report"
+    write_folder(folder, _fill({"report.h5": b"old"}))
+    with pytest.raises(OutputError, match="--force"):
+        write_folder(folder, _fill({"report.h5": b"new"}))
+    with pytest.raises(OutputError, match="--force"):
+        check_report_folder(folder, ["a"], force=False)
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="does not write"):
+        check_report_folder(folder, ["a"], force=True)
+    check_report_folder(tmp_path / "fresh", ["a[1]"], force=False)  # a glob character means itself

@@ -174,6 +174,8 @@ def check_report_folder(folder: str | Path, names: list[str], force: bool, repor
     if ours and not force:
         first = report_file if report_file in ours else ours[0]
         raise OutputError(f"{_short(folder / first)} exists; pass --force to overwrite it")
+    if is_dir:
+        _probe(Path(os.path.abspath(folder)).parent, folder)  # the new folder is written beside the old one
     return folder
 
 
