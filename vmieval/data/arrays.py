@@ -27,7 +27,8 @@ from typing import IO
 import numpy as np
 
 from vmieval.data.conform import layout_of, native_shape, to_nchw
-from vmieval.data.dataset import MAX_RATIO, FileRecord, RawBatch, Source, check_regular, file_record
+from vmieval.data.dataset import MAX_RATIO, FileRecord, RawBatch, Source
+from vmieval.data.files import check_regular, file_record
 from vmieval.errors import DataError, some, terminal_safe
 
 IMAGE_KEYS = ("images", "imgs")

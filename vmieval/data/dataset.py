@@ -12,17 +12,15 @@ Two views of the same contract:
 - `ImageData` is a split held in memory (what the MNIST-sized commands use: `images` [N, C, H, W]); it
   offers the same `batches`, `labelled`, `factor_names` and `provenance`, so a consumer can take either.
 
-Provenance: every source lists the files it read; `provenance` hashes them (sha256 via
-`hashlib.file_digest`) the first time it is asked, so results can record exactly which bytes were used.
+Provenance: every source lists the files it read (`files.py`: regular files only, records hashed with
+sha256); `provenance` asks once, so results can record exactly which bytes were used.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import stat
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -31,34 +29,13 @@ import numpy as np
 import torch
 
 from vmieval.data.conform import Fit, convert
-from vmieval.errors import DataError, UsageError, terminal_safe
+from vmieval.data.files import FileRecord
+from vmieval.errors import DataError, UsageError
 
 DEFAULT_BATCH = 512
 BATCH_BYTES = 256 * 2**20  # float32 images per batch, at most (one image per batch at least)
 MAX_DEFLATE_RATIO = 1032  # deflate cannot expand more than this: a bound on what compressed bytes can hold
 MAX_RATIO = 500  # declared bytes per stored byte we accept (dSprites' npz: 115); beyond it, all-fill or a bomb
-SYSTEM_TREES = ("/proc", "/sys", "/dev")  # never data: files there block, never end, or change as read
-
-
-def check_not_system(real: Path, given: Path) -> None:
-    """Refuse a resolved path inside /proc, /sys or /dev (kernel files, devices: never data)."""
-    for top in SYSTEM_TREES:
-        if real == Path(top) or Path(top) in real.parents:
-            raise DataError(f"{terminal_safe(str(given))} lies in {top}: kernel files and devices are not data")
-
-
-def check_regular(path: Path, what: str = "file") -> Path:
-    """`path` if it is (or links to) a regular file outside /proc, /sys and /dev; else a DataError. A FIFO,
-    a device or a kernel file would block or never end, so nothing of vmieval ever opens one."""
-    try:
-        mode = os.stat(path).st_mode
-        real = os.path.realpath(path)
-    except OSError as exc:
-        raise DataError(f"no such {what}: {terminal_safe(str(path))} ({exc.strerror or exc})") from None
-    check_not_system(Path(real), path)
-    if not stat.S_ISREG(mode):
-        raise DataError(f"{terminal_safe(str(path))} is not a regular file (a FIFO, a device or a folder); not data")
-    return path
 
 
 def available_memory() -> int:
@@ -70,45 +47,6 @@ def available_memory() -> int:
     except OSError:
         pass
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """One file (or folder) a dataset was read from: its path, sha256 and size in bytes.
-
-    For a folder of images, `sha256` is the digest of the sorted `relative path, file sha256` lines of
-    every image the source reads (a whole folder; a CelebA split's images), so the record changes when
-    any image changes, is added or is removed.
-    """
-
-    path: str
-    sha256: str
-    bytes: int
-
-    def to_dict(self) -> dict[str, str | int]:
-        return {"path": self.path, "sha256": self.sha256, "bytes": self.bytes}
-
-
-def file_record(path: Path) -> FileRecord:
-    """Hash one file as stored on disk (a .gz is hashed compressed: it is what the user has)."""
-    check_regular(path)
-    try:
-        with open(path, "rb") as stream:
-            digest = hashlib.file_digest(stream, "sha256").hexdigest()
-        return FileRecord(str(Path(path).resolve()), digest, Path(path).stat().st_size)
-    except OSError as exc:
-        raise DataError(f"cannot read {path} to record its hash: {exc.strerror or exc}") from None
-
-
-def folder_record(root: Path, files: Sequence[Path]) -> FileRecord:
-    """One record for many files under `root` (see FileRecord)."""
-    lines = hashlib.sha256()
-    total = 0
-    for path in sorted(files):
-        one = file_record(path)
-        lines.update(f"{path.relative_to(root)}\t{one.sha256}\n".encode())
-        total += one.bytes
-    return FileRecord(str(Path(root).resolve()), lines.hexdigest(), total)
 
 
 @dataclass(frozen=True, eq=False)

@@ -34,7 +34,8 @@ from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from vmieval.data.conform import MAX_IMAGE_VALUES, check_image_size
-from vmieval.data.dataset import FileRecord, RawBatch, Source, check_not_system
+from vmieval.data.dataset import FileRecord, RawBatch, Source
+from vmieval.data.files import check_not_system
 from vmieval.errors import DataError, terminal_safe
 
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")

@@ -22,7 +22,7 @@ import numpy as np
 
 from vmieval.data.arrays import ImageFileSource, check_declared, check_side_arrays
 from vmieval.data.conform import layout_of, native_shape
-from vmieval.data.dataset import check_regular
+from vmieval.data.files import check_regular
 from vmieval.errors import DataError, some, terminal_safe
 
 SHAPES3D_FACTORS = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")

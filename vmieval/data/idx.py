@@ -30,7 +30,8 @@ from typing import BinaryIO
 import numpy as np
 
 from vmieval.choices import IDX_DATASETS
-from vmieval.data.dataset import MAX_DEFLATE_RATIO, FileRecord, RawBatch, Source, file_record
+from vmieval.data.dataset import MAX_DEFLATE_RATIO, FileRecord, RawBatch, Source
+from vmieval.data.files import file_record
 from vmieval.errors import DataError, UsageError
 
 IDX_SPLITS = ("train", "test")

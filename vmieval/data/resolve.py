@@ -22,7 +22,8 @@ from pathlib import Path
 from vmieval.choices import DATASETS, SPLITS, SYNTHETIC_DATASETS
 from vmieval.data.arrays import ArraySource
 from vmieval.data.conform import Fit, check_side, convert
-from vmieval.data.dataset import Dataset, ImageData, Source, check_not_system
+from vmieval.data.dataset import Dataset, ImageData, Source
+from vmieval.data.files import check_not_system
 from vmieval.data.hdf5 import HDF5_SUFFIXES, HDF5Source
 from vmieval.data.idx import IDX_DATASETS, IdxSource
 from vmieval.data.torchvision_sets import EMNIST_VARIANTS, TorchvisionSource

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from vmieval.choices import TORCHVISION_DATASETS
-from vmieval.data.dataset import FileRecord, RawBatch, Source, file_record, folder_record
+from vmieval.data.dataset import FileRecord, RawBatch, Source
+from vmieval.data.files import file_record, folder_record
 from vmieval.data.idx import ENV_VAR, default_cache_dir
 from vmieval.errors import DataError, UsageError
 
