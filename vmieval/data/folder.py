@@ -59,6 +59,7 @@ class _Walk:
         real = Path(os.path.realpath(path))
         if real != self.root and self.root not in real.parents:
             raise DataError(f"{terminal_safe(str(path))} links outside {terminal_safe(str(self.root))}; not followed")
+        check_not_system(real, path)  # `--data /` must not wander into /proc
         return real
 
     def files(self, folder: Path) -> list[Path]:

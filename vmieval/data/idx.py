@@ -31,7 +31,7 @@ import numpy as np
 
 from vmieval.choices import IDX_DATASETS
 from vmieval.data.dataset import MAX_DEFLATE_RATIO, FileRecord, RawBatch, Source
-from vmieval.data.files import file_record
+from vmieval.data.files import check_regular, file_record
 from vmieval.errors import DataError, UsageError
 
 IDX_SPLITS = ("train", "test")
@@ -94,6 +94,7 @@ def read_idx_with_digest(path: Path, ndim: int) -> tuple[np.ndarray, str]:
     The payload must be exactly the product of the dimensions (a truncated download is caught here).
     """
     gz = path.suffix == ".gz"
+    check_regular(path)
     try:
         stored = path.stat().st_size
         with gzip.open(path) if gz else open(path, "rb") as stream:
