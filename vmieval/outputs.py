@@ -10,13 +10,13 @@ name an HDF5 group and a PNG file. Commands call `check_output_file`, `check_out
 Writing: `atomic_write` writes a file to `.<name>.<pid>.<random>.tmp` in the destination folder (same
 filesystem, so `os.replace` is atomic) and renames it into place; `write_folder` does the same for a
 whole folder (a report): everything is written into a hidden sibling `.<name>.<pid>.<random>.tmp/`,
-then swapped with the old folder in one `renameat2(RENAME_EXCHANGE)` (two renames where the kernel or
-filesystem cannot exchange), and the old folder is deleted. A reader therefore sees the old folder
-complete or the new one complete: never a new PNG beside an old `report.h5`, never a stale figure of an
-earlier run. A full disk or an interrupted run leaves the old folder as it was. Temporary files and
-folders are removed when the writer fails or the process is interrupted (`vmieval.cli.interrupts`
-calls `remove_in_flight`); ones left by a SIGKILL are removed by the next write to the same place,
-once their process is gone.
+then swapped with the old folder in one `renameat2(RENAME_EXCHANGE)` (where the kernel or filesystem
+cannot exchange, two renames with SIGINT/SIGTERM held off between them), and the old folder is
+deleted. A reader therefore sees the old folder complete or the new one complete: never a new PNG
+beside an old `report.h5`, never a stale figure of an earlier run. A full disk or an interrupted run
+leaves the old folder as it was. Temporary files and folders are removed when the writer fails or
+the process is interrupted (`vmieval.cli.interrupts` calls `remove_in_flight`); ones left by a
+SIGKILL are removed by the next write to the same place, once their process is gone.
 
 `write_hook`, when set, is called at every write boundary (`temp-created`, `temp-written`, `renamed`)
 with the stage and the path; tests use it to kill a process at an exact point.
@@ -29,6 +29,7 @@ import errno
 import os
 import re
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -311,9 +312,17 @@ def _swap_in(staged: Path, folder: Path) -> None:
         return
     if not _exchange(staged, folder):  # two renames: the old folder is set aside first, then the new one moved in
         aside = staged.with_name(staged.name[: -len(".tmp")] + "x.tmp")
-        os.rename(folder, aside)
-        os.rename(staged, folder)
-        os.rename(aside, staged)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # no handler between
+        try:
+            os.rename(folder, aside)
+            try:
+                os.rename(staged, folder)
+            except OSError:
+                os.rename(aside, folder)
+                raise
+            os.rename(aside, staged)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def write_folder(folder: str | Path, write: Callable[[Path], None], force: bool = False) -> Path:
