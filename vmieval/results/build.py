@@ -36,6 +36,7 @@ from vmieval.encoded import EncodedSplit, encode_split
 from vmieval.errors import OutputError, UsageError
 from vmieval.estimators.config import MIConfig
 from vmieval.estimators.factors import FactorConfig, split_factor_report
+from vmieval.estimators.latents import latent_generator, latent_summary
 from vmieval.estimators.mi import MIResult, estimate_mi
 from vmieval.frozen import FrozenVAE
 from vmieval.results.document import document
@@ -119,6 +120,9 @@ def build_report(
         report.factors = stage("factors", "factor MI and MIG", lambda g: split_factor_report(split, g, config.factors))
     else:
         report.notes.pop("factors", None)  # no factors is the usual case, not worth a note
+    if progress is not None:
+        progress(f"{name}: per-latent KL and I_q")
+    report.latents = latent_summary(split, latent_generator(config.seed))
     report.curves = training_curves(model)
     _say_once(report.notes)
     return report
