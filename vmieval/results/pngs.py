@@ -19,7 +19,9 @@ import numpy as np
 
 from vmieval.figures import (
     contingency_figure,
+    factor_heatmap_figure,
     has_curves,
+    latent_bars_figure,
     mi_comparison_figure,
     probability_histogram_figure,
     save_figure,
@@ -74,11 +76,37 @@ def grid_figure(report: Report, traversals: Traversals, grid: Grid) -> Figure:
     )
 
 
+def latents_figure(report: Report) -> Figure:
+    """KL and I_q per Gaussian dim, from `latents/`."""
+    s = report.latents
+    assert s is not None
+    return latent_bars_figure(
+        list(s.names), s.kl, s.kl_stderr, s.iq, s.iq_stderr, s.active,
+        model=report.name, threshold=s.active_threshold, n=s.n, split=s.split,
+    )  # fmt: skip
+
+
+def factors_figure(report: Report) -> Figure:
+    """The I_q(z_j; v_k) heatmap with MIG per factor, from `factors/`."""
+    f = report.factors
+    assert f is not None
+    mi = f.mi
+    return factor_heatmap_figure(
+        mi.values, list(mi.latent_names), list(mi.factor_names), mi.factor_entropy, np.asarray(f.mig.gaps),
+        np.asarray(f.mig.top_two), model=report.name, mig=f.mig.value, mig_stderr=f.mig.stderr, n=mi.n,
+        split=mi.split,
+    )  # fmt: skip
+
+
 def report_figures(reports: list[Report], out: Path) -> list[tuple[str | None, Path, Callable[[], Figure]]]:
     """Every figure of the report as (owning model or None, path, builder); building is deferred
     so a caller can check the paths before drawing anything."""
     plans: list[tuple[str | None, Path, Callable[[], Figure]]] = []
     for r in reports:
+        if r.latents is not None:
+            plans.append((r.name, png_path(out, r.name, "latents"), lambda r=r: latents_figure(r)))
+        if r.factors is not None:
+            plans.append((r.name, png_path(out, r.name, "factors"), lambda r=r: factors_figure(r)))
         t = r.traversals
         for grid in t.grids if t is not None else ():
             plans.append((r.name, png_path(out, r.name, grid.name), lambda r=r, t=t, g=grid: grid_figure(r, t, g)))
