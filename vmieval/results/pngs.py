@@ -61,7 +61,7 @@ def _why(report: Report, grid: Grid) -> str:
         return ""
     rank = {s.names[j]: r + 1 for r, j in enumerate(s.order())}
     shown = ", ".join(f"{d} KL {s.kl[s.names.index(d)]:.2f} nats (rank {rank[d]} of {len(s.names)})" for d in swept)
-    return f"; chosen by KL: {shown}"
+    return f"; their KL: {shown}"
 
 
 def grid_figure(report: Report, traversals: Traversals, grid: Grid) -> Figure:
@@ -70,9 +70,10 @@ def grid_figure(report: Report, traversals: Traversals, grid: Grid) -> Figure:
     n_rows, n_cols = grid.cells.shape[:2]
     padding = (grid.pixels.shape[1] - n_cols * grid.cells.shape[-1]) // (n_cols + 1)  # make_grid's layout
     per_sample = grid.rows == "sample"
-    inputs = traversals.inputs
+    inputs, recons = traversals.inputs, traversals.recons
     if inputs is not None and not per_sample:
         inputs = inputs[:1]  # the pair grid starts from the first sample only
+        recons = recons[:1] if recons is not None else None
     names = [f"#{int(i)}" for i in traversals.sample_indices]
     cluster = report.cluster
     if grid.name.startswith("categories_") and cluster is not None and cluster.block == grid.cols:
@@ -93,6 +94,7 @@ def grid_figure(report: Report, traversals: Traversals, grid: Grid) -> Figure:
         row_names=names if per_sample else None,
         inputs=inputs,
         padding=padding,
+        recons=recons,
     )
 
 
