@@ -188,8 +188,11 @@ def notes_lines(reports: list[Report]) -> list[str]:
         lines = []
         if r.cluster is not None and r.cluster.is_baseline:
             lines.append(f"no categorical block; cluster scores are a {r.cluster.method}")
-        flagged = [e for e in r.estimates if e.note or not e.valid]
-        lines += [f"{e.label}: {e.note or 'not a valid bound'}" for e in flagged]
+        by_note: dict[str, list[str]] = {}  # rows that share a note are named together
+        for e in r.estimates:
+            if e.note or not e.valid:
+                by_note.setdefault(e.note or "not a valid bound", []).append(e.label)
+        lines += [f"{'; '.join(labels)}: {note}" for note, labels in by_note.items()]
         lines += [f"{key}: {note}" for key, note in r.notes.items()]
         for line in lines:
             found.setdefault(line, []).append(r.name)
