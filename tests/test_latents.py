@@ -23,7 +23,7 @@ from vmieval.estimators.latents import (
 from vmieval.estimators.mi import default_target
 from vmieval.spec import ModelSpec, categorical, gaussian, parse_target
 
-N, S = 4000, 0.3  # images; posterior standard deviation of the informative dims
+N, S = 1500, 0.3  # images; posterior standard deviation of the informative dims
 
 
 def split_with(informative: dict[int, float], d: int = 8) -> EncodedSplit:

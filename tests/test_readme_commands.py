@@ -99,7 +99,13 @@ def test_the_readme_names_the_commands_this_test_runs() -> None:
     assert commands == {"inspect", "mi-bound", "report", "train-reference", "export"}
 
 
-@pytest.mark.parametrize("line", readme_commands(), ids=lambda line: re.sub(r"\s+#.*", "", line)[8:60])
+def as_param(line: str) -> object:
+    """A README line as a test case; the `report` lines (figures, several seconds each) are marked slow."""
+    marks = [pytest.mark.slow] if line.startswith("vmieval report ") else []
+    return pytest.param(line, marks=marks, id=re.sub(r"\s+#.*", "", line)[8:60])
+
+
+@pytest.mark.parametrize("line", [as_param(line) for line in readme_commands()])
 def test_readme_command_runs_as_written(world: dict[str, str], line: str) -> None:
     args, redirected = as_run(line, world)
     result = CliRunner().invoke(cli, args)
