@@ -177,3 +177,16 @@ def test_export_likelihood_and_sigma_and_the_range_warning(tmp_path: Path) -> No
         export_model(tmp_path / "c.pt2", SMALL_SPEC, GuardedEncoder(), tanh_decoder(), likelihood="gaussian")
     with pytest.raises(UsageError, match="add --likelihood gaussian"):
         export_model(tmp_path / "c.pt2", SMALL_SPEC, GuardedEncoder(), tanh_decoder(), sigma=0.5)
+
+
+def test_a_report_warns_when_decoder_means_miss_the_data_range(tmp_path: Path) -> None:
+    from vmieval.data import ImageData
+    from vmieval.export import export_model
+    from vmieval.results import ReportConfig, build_report
+
+    spec = {**SMALL_SPEC, "likelihood": "gaussian", "likelihood_scale": 0.5}
+    encoder = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4))
+    path = export_model(tmp_path / "t.pt2", spec, encoder, tanh_decoder())
+    images = ImageData(torch.rand(40, 1, 4, 4), None, "toy", "test", "memory")
+    report = build_report(load_checkpoint(path, trust=True), images, "t", ReportConfig(mi=None))
+    assert '"value_range": [-1, 1]' in report.notes["likelihood"]

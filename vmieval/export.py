@@ -263,14 +263,13 @@ def with_likelihood(spec: ModelSpec, likelihood: str | None, sigma: float | None
     return dataclasses.replace(spec, likelihood=chosen, likelihood_scale=scale)  # type: ignore[arg-type]
 
 
-def range_warnings(spec: ModelSpec, decoder: nn.Module, x_range: tuple[float, float] | None = None) -> list[str]:
-    """A warning when a Gaussian decoder's means on prior codes fall well outside the data's value range
-    (a tanh decoder's [-1, 1] against [0, 1] data scores every pixel as an error)."""
+def range_warnings(spec: ModelSpec, images: torch.Tensor) -> list[str]:
+    """A warning when a Gaussian decoder's means `images` (decoded from prior codes) fall well outside
+    the data's value range: a tanh decoder's [-1, 1] against [0, 1] data scores every pixel as an error.
+    Used by `export_model` and by every report (`results.build`)."""
     if spec.likelihood != "gaussian":
         return []
-    z = concat_latent(spec, sample_prior(spec, 16, torch.Generator().manual_seed(1)))
-    images = _run("decoder", decoder, z)
-    lo, hi = x_range or spec.value_range
+    lo, hi = spec.value_range
     margin = 0.1 * (hi - lo)
     got_lo, got_hi = float(images.min()), float(images.max())
     if got_lo >= lo - margin and got_hi <= hi + margin:
@@ -280,6 +279,11 @@ def range_warnings(spec: ModelSpec, decoder: nn.Module, x_range: tuple[float, fl
         f'trained on [-1, 1] images (a tanh output), set "value_range": [-1, 1] in the spec so the data is '
         f"converted to it; otherwise every likelihood is wrong"
     ]
+
+
+def prior_images(spec: ModelSpec, decode: Callable[[torch.Tensor], Any], n: int = 16) -> torch.Tensor:
+    """`decode` (flat latent [n, L] -> images) on `n` seeded prior codes: what `range_warnings` checks."""
+    return _run("decoder", decode, concat_latent(spec, sample_prior(spec, n, torch.Generator().manual_seed(1))))
 
 
 def _json_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -326,7 +330,7 @@ def export_model(
     x, z = _example_inputs(spec, example_input)
     _check_eager(spec, enc, dec, x, z)  # shapes first: their messages name the example batch
     dec = _decoder_in_logits(spec, dec, decoder_output)
-    for warning in range_warnings(spec, dec):
+    for warning in range_warnings(spec, prior_images(spec, dec)):
         if warn is not None:
             warn(warning)
     if max_batch is not None:

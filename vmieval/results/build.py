@@ -32,6 +32,7 @@ from vmieval.analysis.elbo import ElboConfig, elbo_analysis
 from vmieval.analysis.traversals import TraversalConfig, check_traversal_config, traversal_grids
 from vmieval.atomic import check_writable
 from vmieval.data import Dataset, ImageData
+from vmieval.distributions import sample_prior
 from vmieval.encoded import EncodedSplit, encode_split
 from vmieval.errors import OutputError, UsageError
 from vmieval.estimators.config import MIConfig
@@ -90,6 +91,13 @@ def build_report(
         progress(f"{name}: encoding {len(data)} images")
     split = encode_split(model, data)
     report = Report(ModelMeta.from_model(model, name, config.seed, data), settings=config.to_dict())
+    if model.spec.likelihood == "gaussian":  # a decoder whose means miss the data's range: say so once
+        from vmieval.export import range_warnings
+
+        with torch.no_grad():
+            images = model.decode_mean(sample_prior(model.spec, 16, torch.Generator().manual_seed(1), model.device))
+        for warning in range_warnings(model.spec, images):
+            report.notes["likelihood"] = warning
 
     def stage(key: str, label: str, run: Callable[[torch.Generator], Any]) -> Any:
         if progress is not None:
