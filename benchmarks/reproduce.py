@@ -134,7 +134,7 @@ def report_job(job: Job, split: str, with_mi: bool, log: Path, models: tuple[Pat
     if cache.exists() and all(cache.stat().st_mtime > m.stat().st_mtime for m in models):
         return json.loads(cache.read_text())
     cmd = [*VMIEVAL, "report", *(["--compare"] if len(models) > 1 else []), *map(str, models), "--json"]
-    cmd += ["--split", split]
+    cmd += ["--split", split, "--target", SETTINGS[job.setting.removesuffix("-paper")]]  # the setting's MI target
     if job.data_dir is not None:
         cmd += ["--data-dir", str(job.data_dir)]
     if job.eval_images is not None:

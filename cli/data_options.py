@@ -1,9 +1,8 @@
 """The data options shared by `mi-bound` and `report`, and loading the images they name.
 
-One place decides which data a checkpoint is evaluated on: `--data` (alias `--dataset`), else the
-dataset its training record names (foreign spellings such as JointVAE's `fashion_mnist` mapped to ours;
-a name we cannot map is an error, never a silent fallback), else MNIST. The images are adapted to the
-model's spec in the library (vmieval.data.conform), and any adaptation is said on stderr.
+The core decides which data a checkpoint is evaluated on (`vmieval.data.choose`: `--data` (alias
+`--dataset`), else the dataset its training record names; a checkpoint that records none needs `--data`);
+this module only declares the options and hands them over. Any adaptation of the images is said on stderr.
 """
 
 from __future__ import annotations
@@ -16,13 +15,11 @@ import click
 from vmieval.cli import output
 
 from vmieval.choices import DATASETS, SPLITS
-from vmieval.errors import UsageError
 
 if TYPE_CHECKING:  # the data modules import torch: imported where used, so --help stays instant
     from vmieval.data import Dataset, ImageData
     from vmieval.frozen import FrozenVAE
 
-DEFAULT_DATASET = "mnist"
 _META = "vmieval.data_options"  # click ctx.meta key: the options reach data_choice(), not the command's arguments
 
 
@@ -64,7 +61,7 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--data", "--dataset", "dataset", default=None, metavar="NAME|PATH", **_KEPT,
                      help=f"Images to use: a dataset ({', '.join(DATASETS)}), a .npz/.npy file, a folder of "
-                          "images, or file.h5:images. Default: the checkpoint's training dataset, else mnist."),
+                          "images, or file.h5:images. Default: the dataset the checkpoint records (else required)."),
         click.option("--data-dir", type=click.Path(file_okay=False), default=None, **_KEPT,
                      help="Folder holding a named dataset's files (not used with a file or folder --data)."),
         click.option("--download", is_flag=True, **_KEPT,
@@ -89,24 +86,10 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def dataset_for(models: list[FrozenVAE], requested: str | None) -> str:
-    """--data, else the dataset the checkpoints record (mapped to our name), else mnist."""
-    from vmieval.data import canonical_name
+    """`vmieval.data.choose.dataset_for`: --data, else the dataset the checkpoints record."""
+    from vmieval.data.choose import dataset_for as choose
 
-    if requested is not None:
-        return requested
-    recorded = {str(m.training_record["dataset"]) for m in models if m.training_record.get("dataset")}
-    mapped = {text: canonical_name(text) for text in recorded}
-    unknown = sorted(text for text, name in mapped.items() if name is None)
-    if unknown:
-        raise UsageError(
-            f"the checkpoint was trained on {unknown[0]!r}, which vmieval cannot find by name; "
-            "pass --data NAME, a .npz/.npy file, a folder or file.h5:images"
-        )
-    names = set(mapped.values())
-    if len(names) > 1:
-        raise UsageError(f"the checkpoints were trained on different datasets ({', '.join(sorted(names))}); "
-                         f"pass --dataset or --data to choose")  # fmt: skip
-    return names.pop() if names else DEFAULT_DATASET  # type: ignore[return-value]
+    return choose(models, requested)
 
 
 def load_for_models(models: list[FrozenVAE], choice: DataChoice | None = None) -> ImageData:
@@ -115,27 +98,11 @@ def load_for_models(models: list[FrozenVAE], choice: DataChoice | None = None) -
 
 
 def open_for_models(models: list[FrozenVAE], choice: DataChoice | None = None) -> Dataset:
-    """The split the options name (`choice`, else the running command's) as a streaming Dataset whose
-    batches fit the first model's spec (size from --image-size if given)."""
-    from vmieval.data import Fit, open_dataset
-    from vmieval.data.conform import check_side
+    """The split the options name (`choice`, else the running command's), chosen and fitted to the first
+    model's spec by the core (`vmieval.data.choose.open_for_models`); a resize is said on stderr."""
+    from vmieval.data.choose import open_for_models as choose
 
-    choice = choice or data_choice()
-    image_size = choice.image_size
-    spec = models[0].spec
-    channels, height, width = spec.observation_shape
-    if image_size is not None:
-        check_side(image_size)
-        height = width = image_size
-    fit = Fit((channels, height, width), tuple(spec.value_range), choice.grey)  # type: ignore[arg-type]
-    name = dataset_for(models, choice.dataset)
-    data = open_dataset(
-        name, choice.split, choice.data_dir, choice.download, choice.limit, choice.subsample_seed, fit,
-        allow_external=choice.allow_external,
-    )  # fmt: skip
-    native, wanted = data.source.shape, data.shape
-    if native != wanted and image_size is None:
-        shown = slice(1, None) if native[0] == wanted[0] else slice(None)  # channels only when they change
-        before, after = "x".join(map(str, native[shown])), "x".join(map(str, wanted[shown]))
-        output.info(f"note: {data.name} images {before} -> {after} to fit the model (--image-size sets the size)")
-    return data
+    c = choice or data_choice()
+    return choose(models, c.dataset, c.split, c.data_dir, download=c.download, image_size=c.image_size,
+                  limit=c.limit, subsample_seed=c.subsample_seed, grey=c.grey, allow_external=c.allow_external,
+                  say=output.info)  # fmt: skip

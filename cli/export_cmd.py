@@ -56,6 +56,28 @@ def archive_table(path: str, info: dict) -> output.Table:
     help="What a Bernoulli decoder returns; 'probabilities' (a final sigmoid) is converted to logits. "
     "Unset: outputs that all lie in [0, 1] are refused.",
 )
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=2),
+    default=None,
+    metavar="N",
+    help="Cap the programs' batch size at N, for a model torch.export cannot trace at any batch size "
+    "(its message then suggests the N). Default: any size.",
+)
+@click.option(
+    "--likelihood",
+    type=click.Choice(["bernoulli", "gaussian"]),
+    default=None,
+    help="Override the spec's likelihood: gaussian for a model trained with an MSE loss (with --sigma).",
+)
+@click.option(
+    "--sigma",
+    type=float,
+    default=None,
+    metavar="S",
+    help="Fixed scale of the Gaussian likelihood. For a loss mean-MSE + w * KL over D = C*H*W values, "
+    "S = sqrt(D * w / 2) (docs/checkpoints.md).",
+)
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @common_options
 def export_command(
@@ -66,8 +88,15 @@ def export_command(
     meta: tuple[str, ...],
     force: bool,
     decoder_output: str | None,
+    max_batch: int | None,
+    likelihood: str | None,
+    sigma: float | None,
 ) -> None:
-    """Export your own VAE to OUTPUT (a zip of torch.export programs plus vmieval.json)."""
+    """Export your own VAE to OUTPUT (a zip of torch.export programs plus vmieval.json).
+
+    FUNCTION in FILE.py returns (spec, encoder, decoder); the spec names the latent blocks, the
+    likelihood and the data's value range (docs/checkpoints.md). An MSE-trained model: --likelihood
+    gaussian --sigma S; a tanh decoder: "value_range": [-1, 1] in the spec."""
     kwargs, metadata = _pairs(args, "--arg"), _pairs(meta, "--meta")  # checked before torch is imported
     from vmieval.checkpoints.exported import read_exported_metadata
     from vmieval.export import export_from_file
@@ -80,6 +109,10 @@ def export_command(
         metadata=metadata,
         force=force,
         decoder_output=decoder_output,
+        max_batch=max_batch,
+        likelihood=likelihood,
+        sigma=sigma,
+        warn=output.warn,
     )
     info = read_exported_metadata(path)
     output.emit([archive_table(str(path), info)], document=info)

@@ -10,7 +10,7 @@ import json
 
 import click
 from vmieval.cli import output
-from vmieval.cli.options import common_options
+from vmieval.cli.options import checkpoint_format_option, common_options
 
 
 def describe_table(checkpoint: str, info: dict) -> output.Table:
@@ -37,10 +37,14 @@ def describe_table(checkpoint: str, info: dict) -> output.Table:
 
 @click.command("inspect")
 @click.argument("checkpoint", type=click.Path())  # a file, or a pythae model folder
+@checkpoint_format_option
 @common_options
-def inspect_command(checkpoint: str) -> None:
-    """Describe CHECKPOINT: format, architecture, latent spec, training record."""
+def inspect_command(checkpoint: str, fmt: str) -> None:
+    """Describe CHECKPOINT: format, architecture, latent spec, training record.
+
+    Reads the file without building the model or running any of its code. CHECKPOINT is a file
+    (native .pt, JointVAE state dict, `vmieval export` archive) or a pythae model folder."""
     from vmieval.checkpoints import describe_checkpoint
 
-    info = describe_checkpoint(checkpoint)
+    info = describe_checkpoint(checkpoint, fmt)
     output.emit([describe_table(checkpoint, info)], document=info)

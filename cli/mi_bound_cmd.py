@@ -51,11 +51,24 @@ def rows_table(result: MIResult, title: str) -> output.Table:
 @click.argument("checkpoint", type=click.Path())  # a file, or a pythae model folder
 @q_options
 @data_options
-@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every random draw (stored).")
 @checkpoint_format_option
 @device_option
 @click.option("--trust", is_flag=True, help="Allow running the programs of an exported archive.")
-@click.option("--out", type=click.Path(), default=None, help="Also write the rows to this HDF5 file.")
+@click.option(
+    "--out",
+    type=click.Path(),  # an existing folder here is exit 6 from the output check
+    default=None,
+    metavar="FILE.h5",
+    help="Also write the rows to this HDF5 FILE (report's --out is a folder: it writes PNGs too).",
+)
+@click.option(
+    "--name",
+    "model_name",
+    default=None,
+    metavar="NAME",
+    help="The model's name in the table and the file (default: the checkpoint's file name).",
+)
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @common_options
 def mi_bound_command(
@@ -65,6 +78,7 @@ def mi_bound_command(
     device: str,
     trust: bool,
     out: str | None,
+    model_name: str | None,
     force: bool,
     **q: Any,
 ) -> None:
@@ -81,7 +95,8 @@ def mi_bound_command(
     where = str(resolve_device(device))  # once, before any work: --device cuda without CUDA is exit 2
     if out is not None:
         check_writable(out, force)
-        check_model_names([Path(checkpoint).stem])  # it names the HDF5 group: refuse `..pt` before the work
+        # the name is the HDF5 group: refuse `..pt` before the work
+        check_model_names([model_name or Path(checkpoint).stem])
     model = load_checkpoint(checkpoint, format=fmt, trust=trust, device=where)
     data = open_for_models([model], choice)  # streamed
     with progress() as bar:
@@ -91,7 +106,7 @@ def mi_bound_command(
         result = estimate_mi(model, encode_split(model, data), config, stage_generator(seed, "mi"), report)
     for warning in result.warnings:
         output.warn(warning)
-    name = unique_names([Path(checkpoint).stem])[0]
+    name = unique_names([model_name or Path(checkpoint).stem])[0]
     tree = mi_document(result, ModelMeta.from_model(model, name, seed, data), argv=sys.argv)
     if out is not None:
         write_document(out, tree, force=force)

@@ -21,8 +21,8 @@ Q_OPTIONS = ("target", "codes", "samples", "max_epochs", "patience", "q_arch", "
 def q_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--target, --codes, --samples, --max-epochs, --patience, --q-arch, --q-hidden, --folds."""
     options = [
-        click.option("--target", default=None, help="Latent target: c, z[0:2], c,z[0:2]. Default: every "
-                     "categorical block, else the first two dims of the first Gaussian block."),
+        click.option("--target", default=None, help="Latent target: c, z[7], z[0:2], z[3],z[7] or c,z[0:2]. Default: "
+                     "every categorical block, else the two highest-KL dims of the first Gaussian block."),
         click.option("--codes", type=click.Choice(["posterior", "prior"]), default=MIConfig.codes, show_default=True,
                      help="Decoder-side codes: encoder posteriors of real images, or the prior."),
         click.option("--samples", type=int, default=MIConfig.samples, show_default=True,
@@ -31,7 +31,8 @@ def q_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Cap on Q's training epochs (a bound still improving at the cap is flagged)."),
         click.option("--patience", type=int, default=MIConfig.patience, show_default=True,
                      help="Q stops after this many epochs without a better held-out score."),
-        click.option("--q-arch", type=click.Choice(["mlp", "conv"]), default=MIConfig.q_arch, show_default=True),
+        click.option("--q-arch", type=click.Choice(["mlp", "conv"]), default=MIConfig.q_arch, show_default=True,
+                     help="Q's network: an MLP on the flattened image, or a small CNN."),
         click.option("--q-hidden", type=int, default=MIConfig.q_hidden, show_default=True, help="Q's hidden width."),
         click.option("--folds", type=int, default=MIConfig.folds, show_default=True,
                      help="Cross-fit the decoder-side bounds over this many folds, a fresh Q each, so the stderr "

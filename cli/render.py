@@ -112,6 +112,43 @@ def factor_table(report: Report) -> Table | None:
     return Table(f"{report.name}: I_q(z_j; v_k), latent x factor", columns, rows, footnotes)
 
 
+LATENT_ROWS = 16  # a table longer than this shows the top-KL dims and sums up the rest
+
+
+def latent_table(report: Report) -> Table | None:
+    """Per Gaussian dim, sorted by KL: KL to the prior, I_q(x; z_j), Var_x E_q[z_j|x], active or not;
+    the footnote states the active-unit count and its threshold."""
+    s = report.latents
+    if s is None:
+        return None
+    columns = [Column("dim"), Column("E_x KL(q(z_j|x) || p) [nats]", "right"), Column("I_q(x; z_j) [nats]", "right")]
+    columns += [Column("Var_x E[z_j|x]", "right"), Column("active", "right")]
+    order = s.order()
+    rows: list[list[Cell]] = []
+    for j in order[:LATENT_ROWS]:
+        style = "" if s.active[j] else "dim"
+        rows.append([
+            Styled(((s.names[j], style),)),
+            _cell(float(s.kl[j]), float(s.kl_stderr[j]), ""),
+            _cell(float(s.iq[j]), float(s.iq_stderr[j]), ""),
+            fmt(float(s.mean_variance[j])),
+            "yes" if s.active[j] else Styled((("no", "dim"),)),
+        ])  # fmt: skip
+    rest = order[LATENT_ROWS:]
+    if rest.size:
+        rows.append(
+            [f"{rest.size} more", fmt(float(s.kl[rest].sum())) + " in all", "", "", str(int(s.active[rest].sum()))]
+        )
+    total = float(s.kl.sum())
+    footnotes = [
+        f"{s.n_active} of {len(s.names)} dims active: Var_x E_q[z_j|x] > {s.active_threshold:g} (Burda et al. 2016); "
+        f"sorted by KL, {fmt(total)} nats in all",
+        f"I_q(x; z_j): Monte Carlo over the {s.split} split's mixture, one code per image, at most log N = "
+        f"{fmt(float(np.log(s.n)))}; KL is its upper bound",
+    ]
+    return Table(f"{report.name}: per latent dim (N={s.n}, {s.split} split)", columns, rows, footnotes)
+
+
 def contingency_panel(reports: list[Report]) -> SideBySide | None:
     tables = [t for t in (contingency_table(r) for r in reports) if t is not None]
     return SideBySide(tables) if tables else None
@@ -151,8 +188,11 @@ def notes_lines(reports: list[Report]) -> list[str]:
         lines = []
         if r.cluster is not None and r.cluster.is_baseline:
             lines.append(f"no categorical block; cluster scores are a {r.cluster.method}")
-        flagged = [e for e in r.estimates if e.note or not e.valid]
-        lines += [f"{e.label}: {e.note or 'not a valid bound'}" for e in flagged]
+        by_note: dict[str, list[str]] = {}  # rows that share a note are named together
+        for e in r.estimates:
+            if e.note or not e.valid:
+                by_note.setdefault(e.note or "not a valid bound", []).append(e.label)
+        lines += [f"{'; '.join(labels)}: {note}" for note, labels in by_note.items()]
         lines += [f"{key}: {note}" for key, note in r.notes.items()]
         for line in lines:
             found.setdefault(line, []).append(r.name)
@@ -162,6 +202,7 @@ def notes_lines(reports: list[Report]) -> list[str]:
 def report_view(comparison: Comparison, reports: list[Report]) -> list[Block]:
     """Everything `vmieval report` prints on stdout, in reading order (the files it wrote go to stderr)."""
     parts: list[Block] = [metrics_table(comparison, reports)]
+    parts += [t for t in (latent_table(r) for r in reports) if t is not None]
     parts += [t for t in (factor_table(r) for r in reports) if t is not None]
     for extra in (contingency_panel(reports), training_table(reports)):
         if extra is not None:

@@ -7,6 +7,7 @@ Thin: parse options, load models and data, call `vmieval.results`, render.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import sys
 from pathlib import Path
@@ -39,12 +40,27 @@ def _default_out(names: list[str]) -> Path:
 
 @click.command("report")
 @click.argument("checkpoints", nargs=-1, type=click.Path())  # files, or pythae model folders
-@click.option("--compare", "compare_mode", is_flag=True, help="Compare two or more checkpoints side by side.")
+@click.option(
+    "--compare",
+    "compare_mode",
+    is_flag=True,
+    help="Compare two or more checkpoints side by side (implied by giving more than one).",
+)
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(),  # a file here is exit 6 from the output check, as every output problem
-    help="Output folder (default: reports/<name>/; with --json and no --out nothing is written).",
+    metavar="FOLDER",
+    help="Output FOLDER for report.h5 and the PNGs (default: reports/<name>/; with --json and no --out "
+    "nothing is written).",
+)
+@click.option(
+    "--name",
+    "model_names",
+    multiple=True,
+    metavar="NAME",
+    help="Name of a model in tables, files and report.h5, once per checkpoint in order (default: the "
+    "file name, with the differing folders added when two are the same).",
 )
 @data_options
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every random draw (stored).")
@@ -52,7 +68,11 @@ def _default_out(names: list[str]) -> Path:
 @device_option
 @click.option("--trust", is_flag=True, help="Allow loading exported models (runs their programs).")
 @click.option("--force", is_flag=True, help="Overwrite an existing report in the output folder.")
-@click.option("--no-mi", is_flag=True, help="Skip the MI estimates (the slow part).")
+@click.option(
+    "--no-mi",
+    is_flag=True,
+    help="Skip the decoder-side bounds (fitting Q: the slow part); the encoder-side MI is kept.",
+)
 @q_options
 @click.option(
     "--traverse-dims",
@@ -65,6 +85,7 @@ def report_command(
     checkpoints: tuple[str, ...],
     compare_mode: bool,
     out_dir: str | None,
+    model_names: tuple[str, ...],
     seed: int,
     fmt: str,
     device: str,
@@ -74,13 +95,16 @@ def report_command(
     traverse_dims: str | None,
     **q: Any,
 ) -> None:
-    """Report on CHECKPOINT: MI bounds beside KL, ELBO, cluster accuracy, contingency, traversals."""
+    """Report on CHECKPOINT: MI bounds beside KL, ELBO, cluster accuracy, contingency, traversals.
+
+    Several checkpoints (`vmieval report a.pt b.pt`) are compared: a column per model and the
+    differences to the first, ± their standard errors. Written to --out FOLDER (report.h5 and PNGs)."""
     if not checkpoints:
-        raise UsageError("give a checkpoint: vmieval report CKPT, or vmieval report --compare A.pt B.pt")
+        raise UsageError("give a checkpoint: vmieval report CKPT, or vmieval report A.pt B.pt to compare")
     if compare_mode and len(checkpoints) < 2:
         raise UsageError("--compare needs two or more checkpoints")
-    if not compare_mode and len(checkpoints) > 1:
-        raise UsageError(f"got {len(checkpoints)} checkpoints; pass --compare to compare them")
+    if model_names and len(model_names) != len(checkpoints):
+        raise UsageError(f"got {len(model_names)} --name for {len(checkpoints)} checkpoints; give one per checkpoint")
     # torch arrives with these: imported after the argument checks, so a usage error is instant
     # Their ~250k objects live until exit: the collector walks them neither while they arrive nor on
     # every later full pass (gc.freeze; the saving is in benchmarks/README.md, report speed).
@@ -110,8 +134,13 @@ def report_command(
             gc.enable()
     where = str(resolve_device(device))  # once, before any work: --device cuda without CUDA is exit 2
     choice = data_choice()
-    mi = None if no_mi else mi_config(q, seed, choice.split)  # mi-bound's policy and defaults; a bad value fails here
-    names = unique_names([Path(c).stem for c in checkpoints])
+    mi = mi_config(q, seed, choice.split)  # mi-bound's policy and defaults; a bad value fails here
+    if no_mi:  # the encoder side (exact I_q(x; c), KL bounds) is cheap and kept
+        mi = dataclasses.replace(mi, q_bound=False)
+    if len(set(model_names)) < len(model_names):
+        raise UsageError("--name: every model needs its own name")
+    stems = list(model_names) or [Path(c).stem for c in checkpoints]
+    names = unique_names(stems, None if model_names else list(checkpoints))
     writes = out_dir is not None or not output.wants_json()  # --json alone prints the document, writes nothing
     out = Path(out_dir) if out_dir else _default_out(names)
     if writes:
@@ -137,6 +166,8 @@ def report_command(
         for model, name in zip(models, names, strict=True):
             same = same_traversals(config, reports[0], model) if reports else config  # A's dims for B
             reports.append(build_report(model, data, name, same, progress=show))
+            if no_mi:
+                reports[-1].notes["mi"] = "decoder-side bounds skipped (--no-mi); the encoder-side rows are kept"
             bar.advance(task)
         bar.update(task, description="writing")
     if not writes:

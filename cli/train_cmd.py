@@ -72,12 +72,14 @@ def results_document(results: list[TrainResult]) -> dict[str, Any]:
 
 
 @click.command("train-reference")
-@click.option("--preset", required=True, help=f"One of: {', '.join(PRESETS)}.")
-@click.option("--objective", type=click.Choice(["elbo", "mi"]), default=None, help="Default: mi.")
+@click.option("--preset", required=True, type=click.Choice(list(PRESETS)), metavar="PRESET",
+              help=f"The paper setting to train: {', '.join(PRESETS)}.")  # fmt: skip
+@click.option("--objective", type=click.Choice(["elbo", "mi"]), default=None,
+              help="The ELBO alone, or the ELBO plus the MI term (default: mi).")  # fmt: skip
 @click.option("--pair", is_flag=True, help="Train the ELBO and the MI model from identical initial weights.")
 @click.option("--lam", type=float, default=None, help="Weight of the MI term (MI objective).")
 @click.option("--entropy", type=click.Choice(["prior", "aggregate"]), default=None, help="H(c) in the MI bound.")
-@click.option("--epochs", type=int, default=None)
+@click.option("--epochs", type=int, default=None, help="Training epochs (default: the preset's).")
 @click.option("--iterations", type=int, default=None, help="Iteration budget of a *-paper preset (default 150000).")
 @click.option("--beta-z", type=float, default=None, help="KL weight of the Gaussian block(s) in training (default 1).")
 @click.option("--beta-z-anneal-epochs", type=int, default=None, help="Decay --beta-z linearly to 1 over N epochs.")
@@ -87,14 +89,28 @@ def results_document(results: list[TrainResult]) -> dict[str, Any]:
     default=None,
     help="Weight of the augmentation-consistency term on c, KL(q(c|x) || q(c|moved x)) (MI objective; default 0).",
 )
-@click.option("--batch-size", type=int, default=None)
-@click.option("--lr", type=float, default=None)
-@click.option("--seed", type=SEED, default=None)
-@click.option("--architecture", type=click.Choice(["mlp", "conv"]), default=None)
+@click.option("--batch-size", type=int, default=None, help="Images per step (default: the preset's).")
+@click.option("--lr", type=float, default=None, help="Adam learning rate (default: the preset's).")
+@click.option("--seed", type=SEED, default=None, help="Seed of the initial weights and every draw (default: preset's).")
+@click.option("--architecture", type=click.Choice(["mlp", "conv"]), default=None,
+              help="Encoder/decoder networks (default: the preset's).")  # fmt: skip
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
 @click.option("--download", is_flag=True, help="Download the dataset (torchvision) if it is not found.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
-@click.option("--out", "out_dir", type=click.Path(), default="runs", show_default=True)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default=None,
+    help="Where training runs: CUDA when torch sees one (auto), or the named device.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(),  # a file here is exit 6 from the output check
+    default="runs",
+    show_default=True,
+    metavar="FOLDER",
+    help="Output folder: the checkpoints are written into it as <preset>-<objective>.pt.",
+)
 @click.option("--resume", is_flag=True, help="Continue from the last finished epoch of existing checkpoints.")
 @click.option("--limit", type=int, default=None, help="Use only the first N training images (quick runs).")
 @click.option("--force", is_flag=True, help="Overwrite existing checkpoints.")

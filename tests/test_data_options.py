@@ -53,8 +53,19 @@ def isolated_search(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_recorded_foreign_name_is_mapped() -> None:
     assert dataset_for([model(dataset="fashion_mnist")], None) == "fashion-mnist"
     assert dataset_for([model(dataset="MNIST")], None) == "mnist"
-    assert dataset_for([model()], None) == "mnist"
     assert dataset_for([model(dataset="fashion_mnist")], "./x.npz") == "./x.npz"
+
+
+def test_no_recorded_dataset_and_no_data_asks_for_data() -> None:
+    """Never a silent MNIST: one line naming the option to pass."""
+    with pytest.raises(UsageError, match="records no training dataset; pass --data"):
+        dataset_for([model()], None)
+
+
+def test_recorded_sample_with_a_data_dir_says_to_add_data_mnist(tmp_path: Path) -> None:
+    """The README's `mi-bound model.pt --target c --data-dir ~/data` on the shipped fixture: the way out."""
+    result, _ = run([model(dataset="mnist-sample")], ["--data-dir", str(tmp_path)])
+    assert isinstance(result.exception, UsageError) and "add --data mnist" in str(result.exception)
 
 
 def test_recorded_unknown_name_is_an_error_not_mnist() -> None:

@@ -42,7 +42,8 @@ def counted_model(seed: int = 0) -> tuple[FrozenVAE, Counted, Counted]:
 
 def test_a_report_encodes_each_image_exactly_once() -> None:
     """MI, ELBO, clusters, contingency and traversals all read one encoding: N encoder images per
-    model; the decoder sees only the ELBO's N codes, Q's generated pairs and the traversal cells."""
+    model; the decoder sees only the ELBO's N codes, Q's generated pairs, the traversal cells and the
+    traversals' reconstructions of their input images."""
     data = load_images("mnist-sample", "test", limit=150)
     config = ReportConfig(seed=0, mi=MIConfig(samples=200, max_epochs=1, patience=1, q_hidden=16))
     for seed in (0, 1):
@@ -52,7 +53,8 @@ def test_a_report_encodes_each_image_exactly_once() -> None:
         cells = sum(g.cells.shape[0] * g.cells.shape[1] for g in report.traversals.grids)
         # cross-fitting also decodes S/F fresh pairs that every fold's Q scores (its fitting noise)
         fresh = config.mi.samples // config.mi.folds if config.mi.folds > 1 else 0
-        assert decode.images == len(data) * config.elbo.samples + config.mi.samples + fresh + cells
+        recons = len(report.traversals.sample_indices)
+        assert decode.images == len(data) * config.elbo.samples + config.mi.samples + fresh + cells + recons
         assert report.estimates and report.elbo is not None and report.cluster is not None
 
 

@@ -79,7 +79,7 @@ def test_table_output_and_default_folder(pair: tuple[Path, Path], tmp_path: Path
     ("args", "code", "message"),
     [
         ((), 2, "give a checkpoint"),
-        (("A", "B"), 2, "--compare"),
+        (("A", "B", "--name", "a"), 2, "--name"),
         (("--compare", "A"), 2, "two or more"),
         (("missing.pt",), 3, "no such file"),
     ],
@@ -104,7 +104,7 @@ def test_dataset_defaults_to_the_one_the_checkpoints_were_trained_on(tmp_path: P
     assert json.loads(result.stdout)["a"]["attrs"]["dataset"] == "mnist-sample"
     b = save_native(tmp_path / "b.pt", module, "mlp", {"hidden": [16]}, spec, {"dataset": "fashion-mnist"})
     mixed = run("report", "--compare", str(a), str(b), "--no-mi", "--out", str(tmp_path / "r2"))
-    assert mixed.exit_code == 2 and "pass --dataset" in mixed.stderr
+    assert mixed.exit_code == 2 and "pass --data" in mixed.stderr
 
 
 def test_model_of_another_image_size_is_fitted_or_refused(tmp_path: Path) -> None:

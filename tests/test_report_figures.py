@@ -67,7 +67,7 @@ def test_comparison_writes_every_figure(pair: list[Report], tmp_path: Path) -> N
     written = write_outputs(pair, out)
     names = {p.name for p in written.pngs}
     grids = {f"{r.name}-{g.name}.png" for r in pair for g in r.traversals.grids}
-    per_model = {"a-contingency_c.png", "b-contingency_c.png"}
+    per_model = {"a-contingency_c.png", "b-contingency_c.png", "a-latents.png", "b-latents.png"}
     shared = {"comparison-mi.png", "comparison-probabilities_c.png", "comparison-training.png"}
     assert names == grids | per_model | shared
     assert {p.name for p in out.glob("*.png")} == names

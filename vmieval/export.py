@@ -17,11 +17,13 @@ it that returns `(spec, encoder, decoder)` (docs/checkpoints.md has a worked exa
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import io
 import json
 import math
+import re
 import sys
 import zipfile
 from collections.abc import Callable, Mapping
@@ -207,15 +209,32 @@ def _decoder_in_logits(spec: ModelSpec, decoder: nn.Module, decoder_output: str 
     return decoder
 
 
-def _export(part: str, module: nn.Module, example: torch.Tensor) -> bytes:
-    """torch.export with a dynamic batch; the program is checked against eager at two batch sizes."""
-    batch = torch.export.Dim("batch", min=1)
+_SUGGESTED = re.compile(r"Suggested fixes:\s*\n((?:[ \t]+\S.*\n?)+)")
+_MAX = re.compile(r"max=(\d+)")
+
+
+def _export_failure(part: str, exc: Exception) -> UsageError:
+    """torch.export's error in one line, with its own suggested fix passed on (and the option that applies it)."""
+    text = str(exc)
+    detail = f"{type(exc).__name__}: {first_line(exc, 300)}"
+    fix = _SUGGESTED.search(text)
+    if fix is None:
+        return UsageError(f"torch.export cannot export the {part} ({detail})")
+    lines = "; ".join(line.strip() for line in fix.group(1).splitlines() if line.strip())
+    cap = _MAX.search(lines)
+    hint = f": pass --max-batch {cap.group(1)}" if cap else ""
+    return UsageError(f"torch.export cannot export the {part} ({detail}); torch.export suggests {lines}{hint}")
+
+
+def _export(part: str, module: nn.Module, example: torch.Tensor, max_batch: int | None = None) -> bytes:
+    """torch.export with a dynamic batch (at most `max_batch` when the model cannot take any size); the
+    program is checked against eager at two batch sizes."""
+    batch = torch.export.Dim("batch", min=1) if max_batch is None else torch.export.Dim("batch", min=1, max=max_batch)
     try:
         program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
     except Exception as exc:  # noqa: BLE001 - torch.export rejects user code in many ways
-        detail = f"{type(exc).__name__}: {first_line(exc, 300)}"
-        raise UsageError(f"torch.export cannot export the {part} ({detail})") from None
-    bigger = torch.cat([example, example[:1]])
+        raise _export_failure(part, exc) from None
+    bigger = torch.cat([example, example[:1]]) if max_batch is None or example.shape[0] < max_batch else example[:1]
     with torch.no_grad():
         for inp in (example, bigger):
             if not torch.allclose(program.module()(inp), module(inp), rtol=1e-4, atol=1e-5):
@@ -223,6 +242,48 @@ def _export(part: str, module: nn.Module, example: torch.Tensor) -> bytes:
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
     return buffer.getvalue()
+
+
+def with_likelihood(spec: ModelSpec, likelihood: str | None, sigma: float | None) -> ModelSpec:
+    """The spec with the likelihood named on the command line: `gaussian` with a fixed scale `sigma` for a
+    model trained with MSE (see docs/checkpoints.md: sigma^2 = D * kld_weight / 2 for a mean-MSE loss)."""
+    if sigma is not None and not (math.isfinite(sigma) and sigma > 0):
+        raise UsageError(f"--sigma must be a positive number, got {sigma}")
+    if likelihood is None and sigma is None:
+        return spec
+    chosen = likelihood or spec.likelihood
+    if chosen == "bernoulli" and sigma is not None:
+        raise UsageError("--sigma is the scale of a Gaussian likelihood; add --likelihood gaussian")
+    if chosen == "gaussian" and sigma is None and spec.likelihood_scale is None:
+        raise UsageError(
+            "--likelihood gaussian needs --sigma S (for a loss MSE_mean + w * KL: S = sqrt(D * w / 2), "
+            "D = pixels x channels)"
+        )
+    scale = sigma if sigma is not None else (spec.likelihood_scale if chosen == "gaussian" else None)
+    return dataclasses.replace(spec, likelihood=chosen, likelihood_scale=scale)  # type: ignore[arg-type]
+
+
+def range_warnings(spec: ModelSpec, images: torch.Tensor) -> list[str]:
+    """A warning when a Gaussian decoder's means `images` (decoded from prior codes) fall well outside
+    the data's value range: a tanh decoder's [-1, 1] against [0, 1] data scores every pixel as an error.
+    Used by `export_model` and by every report (`results.build`)."""
+    if spec.likelihood != "gaussian":
+        return []
+    lo, hi = spec.value_range
+    margin = 0.1 * (hi - lo)
+    got_lo, got_hi = float(images.min()), float(images.max())
+    if got_lo >= lo - margin and got_hi <= hi + margin:
+        return []
+    return [
+        f"decoder means span [{got_lo:.2f}, {got_hi:.2f}] but the data lies in [{lo:g}, {hi:g}]: if the model was "
+        f'trained on [-1, 1] images (a tanh output), set "value_range": [-1, 1] in the spec so the data is '
+        f"converted to it; otherwise every likelihood is wrong"
+    ]
+
+
+def prior_images(spec: ModelSpec, decode: Callable[[torch.Tensor], Any], n: int = 16) -> torch.Tensor:
+    """`decode` (flat latent [n, L] -> images) on `n` seeded prior codes: what `range_warnings` checks."""
+    return _run("decoder", decode, concat_latent(spec, sample_prior(spec, n, torch.Generator().manual_seed(1))))
 
 
 def _json_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -241,18 +302,27 @@ def export_model(
     metadata: Mapping[str, Any] | None = None,
     force: bool = False,
     decoder_output: str | None = None,
+    max_batch: int | None = None,
+    likelihood: str | None = None,
+    sigma: float | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Path:
     """Write `path`: one zip with vmieval.json, encoder.pt2 and decoder.pt2. Puts the modules in eval mode.
 
     `decoder_output` is what a Bernoulli decoder returns: "logits" (the contract), "probabilities" (a
     final sigmoid: converted with `torch.logit`), or None to check and refuse output that looks like
-    probabilities.
+    probabilities. `max_batch` caps the programs' batch size (for a model torch.export cannot trace at
+    any size); `likelihood`/`sigma` override the spec's (`with_likelihood`); `warn` hears what looks wrong
+    but is not refused (decoder means outside the data's range).
     """
     if not isinstance(spec, ModelSpec):
         try:
             spec = ModelSpec.from_dict(dict(spec))
         except CheckpointError as exc:
             raise UsageError(str(exc)) from None
+    spec = with_likelihood(spec, likelihood, sigma)
+    if max_batch is not None and max_batch < 2:
+        raise UsageError(f"--max-batch must be 2 or more (a batch of 1 is specialised away), got {max_batch}")
     path = check_writable(path, force)
     user = _json_metadata(metadata)
     enc = FlatEncoder(spec, encoder).eval()
@@ -260,7 +330,12 @@ def export_model(
     x, z = _example_inputs(spec, example_input)
     _check_eager(spec, enc, dec, x, z)  # shapes first: their messages name the example batch
     dec = _decoder_in_logits(spec, dec, decoder_output)
-    blobs = {"encoder": _export("encoder", enc, x), "decoder": _export("decoder", dec, z)}
+    for warning in range_warnings(spec, prior_images(spec, dec)):
+        if warn is not None:
+            warn(warning)
+    if max_batch is not None:
+        x, z = x[:max_batch], z[:max_batch]
+    blobs = {"encoder": _export("encoder", enc, x, max_batch), "decoder": _export("decoder", dec, z, max_batch)}
     from vmieval import __version__
 
     meta = {
@@ -277,6 +352,7 @@ def export_model(
             for name, blob in blobs.items()
         },
         "metadata": user,
+        "max_batch": max_batch,
         "vmieval_version": __version__,
         "torch_version": torch.__version__,
     }
@@ -353,8 +429,10 @@ def export_from_file(
     metadata: Mapping[str, Any] | None = None,
     force: bool = False,
     decoder_output: str | None = None,
+    **options: Any,
 ) -> Path:
-    """Import `FILE.py:FUNCTION`, call it with `args`, and export what it returns (`--spec` wins over its spec)."""
+    """Import `FILE.py:FUNCTION`, call it with `args`, and export what it returns (`--spec` wins over its spec);
+    `options` go to `export_model` (max_batch, likelihood, sigma, warn)."""
     check_writable(path, force)  # before running a possibly slow build
     builder = load_builder(target)
     try:
@@ -374,4 +452,5 @@ def export_from_file(
         metadata=record,
         force=force,
         decoder_output=decoder_output,
+        **options,
     )

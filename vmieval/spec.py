@@ -213,27 +213,43 @@ class Target:
         return ",".join(p.label() for p in self.parts)
 
 
-_PART = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*(\d+)\s*:\s*(\d+)\s*\])?\s*$")
+_PART = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*(\d+)\s*(?:(:)\s*(\d+)\s*)?\])?\s*$")
+TARGET_SYNTAX = "write e.g. 'c', 'z[7]', 'z[0:2]', 'z[3],z[7]' or 'c,z[0:2]'"
 
 
 def parse_target(text: str, spec: ModelSpec) -> Target:
-    """Parse `c`, `z[0:2]` or `c,z[0:2]` against a spec (slices only on Gaussian blocks)."""
+    """Parse `c`, `z[7]` (one dim, the same as `z[7:8]`), `z[0:2]` or combinations such as `c,z[0:2]` or
+    `z[3],z[7]` against a spec. Slices only on Gaussian blocks; a block may appear twice only as
+    disjoint slices (the target is then their joint)."""
     parts: list[TargetPart] = []
     for raw in text.split(","):
         m = _PART.match(raw)
         if not m:
-            raise UsageError(f"cannot parse target {raw.strip()!r}; write e.g. 'c', 'z[0:2]' or 'c,z[0:2]'")
-        name, start, stop = m.group(1), m.group(2), m.group(3)
+            raise UsageError(f"cannot parse target {raw.strip()!r}; {TARGET_SYNTAX}")
+        name, start, colon, stop = m.groups()
         block = spec.block(name)
         if start is None:
             parts.append(TargetPart(name))
             continue
-        a, b = int(start), int(stop)
+        a = int(start)
+        b = int(stop) if colon else a + 1
         if block.kind != "gaussian":
-            raise UsageError(f"target {raw.strip()!r}: only Gaussian blocks can be sliced")
+            raise UsageError(f"target {raw.strip()!r}: only Gaussian blocks can be sliced; name the block: {name!r}")
         if not 0 <= a < b <= block.size:
-            raise UsageError(f"target {raw.strip()!r}: slice must lie within 0..{block.size}")
+            last = f"{name}[{block.size - 1}]"
+            raise UsageError(f"target {raw.strip()!r}: dims must lie within {name}[0] .. {last} (a slice a:b, a < b)")
         parts.append(TargetPart(name, a, b))
-    if len({p.block for p in parts}) != len(parts):
-        raise UsageError(f"target {text!r} names a block twice")
+    _check_disjoint(text, parts)
     return Target(tuple(parts))
+
+
+def _check_disjoint(text: str, parts: list[TargetPart]) -> None:
+    """A block named twice is allowed only as disjoint slices of a Gaussian block."""
+    for i, p in enumerate(parts):
+        for q in parts[:i]:
+            if p.block != q.block:
+                continue
+            if p.start is None or q.start is None:
+                raise UsageError(f"target {text!r} names block {p.block!r} twice")
+            if p.start < q.stop and q.start < p.stop:  # type: ignore[operator]
+                raise UsageError(f"target {text!r}: {q.label()} and {p.label()} overlap")

@@ -75,6 +75,7 @@ class Traversals:
     inputs: np.ndarray | None = None
     dims: tuple[int, int] | None = None
     sweep: tuple[int, ...] = ()
+    recons: np.ndarray | None = None  # [S, C, h, w] in [0, 1]: each input decoded from its posterior mode
 
     def grid(self, name: str) -> Grid:
         for g in self.grids:
@@ -182,7 +183,8 @@ def traversal_grids(
         cells = _decode_cells(model, codes, k)
         grids.append(_grid(f"categories_{c}", title, ("sample", c), torch.arange(k), cells, config.padding))
     inputs = _to_unit(model, split.images_at(picked)).numpy()
-    return Traversals(split.split, picked.numpy().astype(np.int64), tuple(grids), inputs, pair, tuple(swept))
+    recons = _to_unit(model, model.decode_mean(base)).numpy()
+    return Traversals(split.split, picked.numpy().astype(np.int64), tuple(grids), inputs, pair, tuple(swept), recons)
 
 
 def dims_by_kl(split: EncodedSplit, block: str) -> list[int]:

@@ -38,10 +38,17 @@ _ALPHA_KEY = re.compile(r"^fc_alphas\.(\d{1,4})\.weight$")
 _SIDE_BY_CONVS = {3: 32, 4: 64}  # JointVAE adds one stride-2 conv for 64x64 inputs
 
 
+def known_formats() -> str:
+    """The checkpoint formats vmieval reads, from the one registry (`vmieval.choices.CHECKPOINT_FORMATS`)."""
+    from vmieval.choices import CHECKPOINT_FORMATS
+
+    return ", ".join(f for f in CHECKPOINT_FORMATS if f != "auto")
+
+
 def _not_ours(path: Path) -> CheckpointError:
     return CheckpointError(
         f"{path}: a PyTorch file without vmieval metadata; export your model with `vmieval export`, "
-        f"or name its format with --format (known: {JOINTVAE})"
+        f"or name its format with --checkpoint-format (known: {known_formats()}; pythae: the model folder)"
     )
 
 
@@ -159,7 +166,7 @@ def _jointvae_metadata(
 def _detect(payload: Any, path: Path, format: str, spec_file: str | Path | None) -> tuple[dict | None, Path | None]:
     """(settings, spec path) when the file is JointVAE; raise `_not_ours` when no adapter claims it."""
     if format not in ("auto", JOINTVAE):
-        raise CheckpointError(f"{path}: no importer for format {format!r}; known: {JOINTVAE}")
+        raise CheckpointError(f"{path}: not a {format} checkpoint; formats vmieval reads: {known_formats()}")
     settings, spec_path = _settings_beside(path, spec_file)
     if format == JOINTVAE or is_jointvae_settings(settings) or is_jointvae_state(payload):
         if not isinstance(payload, dict):
@@ -181,10 +188,10 @@ def load_adapter(payload: Any, path: Path, format: str, device: str, spec_file: 
     return FrozenVAE.from_module(module, spec, info, device=device)
 
 
-def describe_adapter(payload: Any, path: Path) -> dict[str, Any]:
+def describe_adapter(payload: Any, path: Path, format: str = "auto") -> dict[str, Any]:
     """What a foreign file is, from its shapes and spec file, without building the model."""
     path = Path(path)
-    settings, spec_path = _detect(payload, path, "auto", None)
+    settings, spec_path = _detect(payload, path, format, None)
     spec, config = jointvae_spec(payload, settings, str(path))
     tensors = [v for v in payload.values() if isinstance(v, torch.Tensor)]
     return {

@@ -125,6 +125,15 @@ def _read_program(zf: zipfile.ZipFile, name: str, entry: dict[str, Any], where: 
     return program
 
 
+def _in_chunks(program: Any, cap: int) -> Any:
+    """`program` run on at most `cap` rows at a time (an archive exported with a batch-size cap)."""
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([program(part) for part in x.split(cap)]) if x.shape[0] > cap else program(x)
+
+    return run
+
+
 def load_exported(path: str | Path, trust: bool = False, device: str = "cpu") -> FrozenVAE:
     """Load an exported archive as a FrozenVAE; raises TrustRequired unless `trust` is True.
 
@@ -141,6 +150,9 @@ def load_exported(path: str | Path, trust: bool = False, device: str = "cpu") ->
         programs = {n: _read_program(zf, n, meta["programs"][n], where, torch_version) for n in PROGRAMS}
     spec = ModelSpec.from_dict(meta["spec"])
     encode, decode = (programs[n].module().to(device).requires_grad_(False) for n in PROGRAMS)
+    cap = meta.get("max_batch")
+    if isinstance(cap, int) and not isinstance(cap, bool) and cap >= 2:  # exported with `--max-batch`
+        encode, decode = _in_chunks(encode, cap), _in_chunks(decode, cap)
     try:
         check_forward(encode, decode, spec, where, device=device)
     except AssertionError as exc:  # an exported program's shape guards fail with AssertionError

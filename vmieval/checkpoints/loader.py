@@ -65,6 +65,12 @@ def _check_container(path: Path) -> None:
             f"{path}: a plain Python pickle, not a torch.save checkpoint; vmieval never unpickles arbitrary "
             f"objects: save a state dict with torch.save, or use `vmieval export`"
         )
+    if _is_safetensors(path):
+        raise CheckpointError(
+            f"{path}: a safetensors file: tensors only, without the architecture or latent spec vmieval needs "
+            f"to build the model; load it into your own module and run `vmieval export`, or pass the pythae or "
+            f"vmieval checkpoint it came from"
+        )
     try:
         with open(path, encoding="utf-8") as fh:
             fh.read(1 << 16)
@@ -75,6 +81,15 @@ def _check_container(path: Path) -> None:
         f"{path}: {what}, not a PyTorch checkpoint; expected a .pt file from torch.save or an archive "
         f"from `vmieval export`"
     )
+
+
+def _is_safetensors(path: Path) -> bool:
+    """The safetensors layout: an 8-byte little-endian header length, then that many bytes of JSON."""
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return 8 + int.from_bytes(head[:8], "little") <= path.stat().st_size
 
 
 def read_payload(path: str | Path) -> Any:
@@ -157,25 +172,32 @@ def load_checkpoint(
     return load_adapter(payload, path, format=format, device=device, spec_file=spec_file)
 
 
-def describe_checkpoint(path: str | Path) -> dict[str, Any]:
-    """What a file is, read without building any model or running any program (`vmieval inspect`)."""
+def describe_checkpoint(path: str | Path, format: str = "auto") -> dict[str, Any]:
+    """What a file is, read without building any model or running any program (`vmieval inspect`);
+    `format` names it as `load_checkpoint`'s does (auto: detect)."""
     path = Path(path)
+    if format not in FORMATS:
+        raise CheckpointError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     from vmieval.checkpoints.pythae import describe_pythae, pythae_folder
 
-    if (folder := pythae_folder(path)) is not None:
+    if (folder := pythae_folder(path, format)) is not None:
         return describe_pythae(folder)
-    if sniff_format(path) == "exported":
+    if sniff_format(path) == "exported" or format == "exported":
         from vmieval.checkpoints.exported import read_exported_metadata
 
         return {"format": "exported", "metadata": read_exported_metadata(path)}
     payload = read_payload(path)
     if is_native(payload):
+        if format not in ("auto", "native"):
+            raise CheckpointError(f"{path}: is a vmieval native checkpoint, not {format!r}")
         meta = parse_metadata(payload, str(path))
         state = payload.get("state_dict")
         if not isinstance(state, dict):
             raise CheckpointError(f"{path}: native checkpoint has no state dict")
         n_params = sum(int(v.numel()) for v in state.values() if isinstance(v, torch.Tensor))
         return {"format": "native", "metadata": meta, "tensors": len(state), "parameters": n_params}
+    if format == "native":
+        raise CheckpointError(f"{path}: not a vmieval native checkpoint")
     from vmieval.checkpoints.adapters import describe_adapter
 
-    return describe_adapter(payload, path)
+    return describe_adapter(payload, path, format)

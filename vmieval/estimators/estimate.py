@@ -45,7 +45,7 @@ ENTROPY_TEXT = {
     "aggregate": "H = exact H(mean_x q)",
     "aggregate-mc": "H = Monte-Carlo H(mean_x q)",
     "prior": "H = prior entropy",
-    "paper": "H = log K (paper)",
+    "paper": "H = prior entropy (paper)",
 }
 FAMILY_METHOD = {
     "barber-agakov": "H(t) + mean log Q(t|x_hat) on held-out pairs",
@@ -137,6 +137,42 @@ class Estimate:
             "note": self.note,
             "flags": ",".join(self.flags),
         }
+
+
+CRITIC_FAMILIES = ("infonce", "nwj", "interpolated")
+NEGATIVE_NOTE = (
+    "negative: the critic log Q scores held-out pairs below chance, so this bound says only I >= 0; "
+    "read the Barber-Agakov row"
+)
+ABOVE_KL_NOTE = (
+    "above the encoder-side E_x KL bound: x_hat is decoded from the sampled code, so I({t}; x_hat) also counts "
+    "the sampling noise of q({t}|x) that the decoder passes on; E_x KL bounds I_q(x; {t}), not I({t}; x_hat)"
+)
+
+
+def qualify(rows: list[Estimate]) -> list[Estimate]:
+    """`rows` with the notes a reader needs: a negative critic bound (InfoNCE, NWJ, interpolated) is
+    flagged `negative`; a valid decoder-side bound above the encoder's KL bound on the same target is
+    flagged `above_kl` with the one sentence that explains it. Values are never changed."""
+    kl = {e.target: e.value for e in rows if e.side == "encoder" and e.family == "kl"}
+    out: list[Estimate] = []
+    for e in rows:
+        if e.side == "decoder" and e.family in CRITIC_FAMILIES and e.value < 0:
+            e = e.with_flags("negative", note=NEGATIVE_NOTE)
+        bound = _kl_bound(kl, e.target)
+        if e.side == "decoder" and e.valid and bound is not None and e.value > bound:
+            e = e.with_flags("above_kl", note=ABOVE_KL_NOTE.format(t=e.target))
+        out.append(e)
+    return out
+
+
+def _kl_bound(kl: dict[str, float], target: str) -> float | None:
+    """E_x KL of a target: its own KL row, else the sum over its parts' rows (a target lists its parts
+    separated by commas; each part's KL row is keyed by that part), None if a part has none."""
+    if target in kl:
+        return kl[target]
+    parts = target.split(",")
+    return sum(kl[p] for p in parts) if all(p in kl for p in parts) else None
 
 
 def _param_text(value: Param) -> str:

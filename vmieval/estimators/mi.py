@@ -23,7 +23,8 @@ from vmieval.errors import DataError
 from vmieval.estimators.config import MIConfig
 from vmieval.estimators.crossfit import crossfit_q_bound
 from vmieval.estimators.encoder import EncoderResult, encoder_mi
-from vmieval.estimators.estimate import Estimate
+from vmieval.estimators.estimate import Estimate, qualify
+from vmieval.estimators.latents import weak_target_warnings
 from vmieval.estimators.qbound import QBoundResult, q_bound
 from vmieval.frozen import FrozenVAE
 from vmieval.spec import ModelSpec, parse_target
@@ -46,7 +47,7 @@ class MIResult:
 
     def estimates(self) -> list[Estimate]:
         rows = self.encoder.estimates()
-        return rows + (self.qbound.estimates() if self.qbound is not None else [])
+        return qualify(rows + (self.qbound.estimates() if self.qbound is not None else []))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -62,13 +63,21 @@ class MIResult:
         return out
 
 
-def default_target(spec: ModelSpec) -> str:
-    """Every categorical block (jointly), else the first two dims of the first Gaussian block."""
+def default_target(spec: ModelSpec, split: EncodedSplit | None = None) -> str:
+    """Every categorical block (jointly); else two dims of the first Gaussian block: the two with the
+    highest mean KL to the prior on `split` (`estimators.latents`), or its first two without a split.
+
+    Why the highest-KL pair: dims a VAE leaves at the prior carry no information, so a fixed z[0:2]
+    can report an MI near 0 for a model whose information sits in other dims."""
+    from vmieval.estimators.latents import block_kl, dims_target, top_dims
+
     categorical = [b.name for b in spec.blocks_of_kind("categorical")]
     if categorical:
         return ",".join(categorical)
     first = spec.blocks_of_kind("gaussian")[0]
-    return f"{first.name}[0:{min(2, first.size)}]"
+    if split is None or first.size <= 2:
+        return f"{first.name}[0:{min(2, first.size)}]"
+    return dims_target(first.name, top_dims(block_kl(split, first.name), 2))
 
 
 def collapse_warnings(entropies: dict[str, float], sizes: dict[str, int], margin: float) -> list[str]:
@@ -99,7 +108,7 @@ def estimate_mi(
         raise DataError(f"MI estimation needs at least 2 images, got {split.n}")
     generator = generator if generator is not None else torch.Generator().manual_seed(config.seed)
     spec = model.spec
-    target = parse_target(config.target or default_target(spec), spec)
+    target = parse_target(config.target or default_target(spec, split), spec)
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
@@ -111,6 +120,7 @@ def estimate_mi(
     warnings: list[str] = []
     sizes = {p.label(): spec.block(p.block).size for p in target.parts}
     warnings += collapse_warnings(encoder.aggregate_entropy, sizes, config.collapse_margin)
+    warnings += weak_target_warnings(split, target)
     warnings += [f"I_q(x; {label}) is near its log N cap (N={split.n}); use more images" for label in encoder.near_cap]
 
     bound = None

@@ -42,7 +42,10 @@ from vmieval.frozen import FrozenVAE
 from vmieval.qnet import QPart, q_parts
 from vmieval.spec import Target, TargetPart
 
-PAPER_NOTE = "paper's H = log K (prior entropy); not a valid bound when the aggregate posterior is non-uniform"
+PAPER_NOTE = (
+    "the paper's H = prior entropy (log K for a categorical block); not a valid bound when the aggregate "
+    "posterior differs from the prior"
+)
 STILL_IMPROVING = "q_still_improving"
 
 

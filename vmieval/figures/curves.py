@@ -25,13 +25,14 @@ STYLES = ("-", "--", ":", "-.")
 Columns = Mapping[str, np.ndarray]
 
 
-def _kl_series(columns: Columns) -> dict[str, str]:
+def _kl_series(columns: Columns, target: str = "") -> dict[str, str]:
     """column -> legend text for the KL panel (one per block)."""
     return {c: f"KL({c.split('.', 1)[1]})" for c in sorted(columns) if c.startswith("kl.")}
 
 
-def _mi_series(columns: Columns) -> dict[str, str]:
-    out = {"mi_bound": "MI lower bound (trainer's Q)"} if "mi_bound" in columns else {}
+def _mi_series(columns: Columns, target: str = "") -> dict[str, str]:
+    named = f"I({target}; x_hat) >= trainer's Q bound" if target else "MI lower bound (trainer's Q, target unknown)"
+    out = {"mi_bound": named} if "mi_bound" in columns else {}
     for c in sorted(columns):
         if c.startswith("iq_exact."):
             out[c] = f"I_q(x; {c.split('.', 1)[1]}), exact"
@@ -39,8 +40,8 @@ def _mi_series(columns: Columns) -> dict[str, str]:
 
 
 PANELS = (
-    ("KL per latent block (Fig 7)", "nats", _kl_series),
-    ("mutual information (Fig 8)", "nats", _mi_series),
+    ("KL per latent block", "nats", _kl_series),
+    ("mutual information", "nats", _mi_series),
 )
 
 
@@ -57,9 +58,13 @@ def has_curves(histories: Mapping[str, Columns]) -> bool:
     return any(series(cols) for cols in histories.values() for _, _, series in PANELS)
 
 
-def training_curves_figure(histories: Mapping[str, Columns], *, title: str = "") -> Figure:
-    """Fig 7 (KL per block) and Fig 8 (MI) panels for every model in `histories` (name ->
-    column name -> float [E]). Raises ValueError when no model has a drawable column."""
+def training_curves_figure(
+    histories: Mapping[str, Columns], *, title: str = "", targets: Mapping[str, str] | None = None
+) -> Figure:
+    """The KL-per-block panel (paper Fig 7) and the MI panel (Fig 8) for every model in `histories`
+    (name -> column name -> float [E]); `targets` (name -> the trainer's MI target, e.g. `c`) names what
+    the MI bound is about. Raises ValueError when no model has a drawable column."""
+    targets = targets or {}
     panels = [(t, unit, s) for t, unit, s in PANELS if any(s(cols) for cols in histories.values())]
     if not panels:
         raise ValueError("no KL or MI columns in the training history")
@@ -70,7 +75,7 @@ def training_curves_figure(histories: Mapping[str, Columns], *, title: str = "")
     for ax, (panel_title, unit, series) in zip(axes, panels, strict=True):
         for model, cols in histories.items():
             x, x_name = _x(cols)
-            for i, (column, text) in enumerate(series(cols).items()):
+            for i, (column, text) in enumerate(series(cols, targets.get(model, "")).items()):
                 y = np.asarray(cols[column], dtype=np.float64)
                 ax.plot(x, y, color=colours[model], linestyle=STYLES[i % len(STYLES)], label=f"{model}: {text}")
         ax.set_title(panel_title, fontsize=FONT_SIZE + 1)

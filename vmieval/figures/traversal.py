@@ -68,15 +68,21 @@ def _enlarged(pixels: np.ndarray, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
 
 
-def input_column(inputs: np.ndarray, padding: int) -> np.ndarray:
+def input_column(inputs: np.ndarray, padding: int, recons: np.ndarray | None = None) -> np.ndarray:
     """The input images [S, C, h, w] (floats in [0, 1] or uint8) as a one-column grid uint8
-    [H, W, 3], laid out like the traversal grid so rows line up."""
+    [H, W, 3], laid out like the traversal grid so rows line up; with `recons` [S, C, h, w], each
+    input's reconstruction beside it (two columns)."""
     import torch
     from torchvision.utils import make_grid
 
-    x = torch.as_tensor(np.asarray(inputs))
-    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float().clamp(0.0, 1.0)
-    grid = make_grid(x, nrow=1, padding=padding, pad_value=1.0)
+    def unit(a: np.ndarray) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(a))
+        return x.float() / 255.0 if x.dtype == torch.uint8 else x.float().clamp(0.0, 1.0)
+
+    x = unit(inputs)
+    if recons is not None:
+        x = torch.stack([x, unit(recons)], dim=1).flatten(0, 1)  # input, recon, input, recon, ...
+    grid = make_grid(x, nrow=1 if recons is None else 2, padding=padding, pad_value=1.0)
     return grid.mul(255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
@@ -94,6 +100,7 @@ def traversal_figure(
     row_names: Sequence[str] | None = None,
     inputs: np.ndarray | None = None,
     padding: int = 2,
+    recons: np.ndarray | None = None,
 ) -> Figure:
     """The grid `pixels` (uint8 [H, W, 3] or [H, W], `n_rows` x `n_cols` cells of a `make_grid`
     with `padding`) with `values` [n_cols] under its columns.
@@ -101,7 +108,8 @@ def traversal_figure(
     Rows are labelled with `row_values` [n_rows] (a swept dim, Fig 2) or `row_names` [n_rows]
     (e.g. the image numbers, one sample per row). `inputs` [S, C, h, w] are the images the codes
     came from (S = n_rows, or 1 for a grid that starts from one image): drawn as a framed column
-    to the left of the grid, its rows level with the grid's.
+    to the left of the grid, its rows level with the grid's; `recons` (same shape) are their
+    reconstructions, drawn beside them in the same frame.
     """
     from matplotlib.patches import Rectangle
 
@@ -114,7 +122,7 @@ def traversal_figure(
     while scale > 1 and width * scale > MAX_GRID_PX:
         scale -= 1
 
-    column = input_column(inputs, padding) if inputs is not None else None
+    column = input_column(inputs, padding, recons) if inputs is not None else None
     grid_ticks = row_values is not None or column is None
     gap = GAP_TICKS if grid_ticks else GAP_PLAIN
     in_w = column.shape[1] * scale + gap if column is not None else 0
@@ -146,7 +154,8 @@ def traversal_figure(
         col_y = BOTTOM + grid_h - col_h  # level with the grid's top row
         fig.figimage(_enlarged(column, scale), LEFT, col_y, origin="upper")
         frame(LEFT, col_y, col_w, col_h, INPUT_COLOUR, 2.5)
-        text(LEFT + col_w / 2, col_y - LABEL_PAD, "input", ha="center", va="top", fontsize=FONT_SIZE,
+        under = "input | recon" if recons is not None else "input"
+        text(LEFT + col_w / 2, col_y - LABEL_PAD, under, ha="center", va="top", fontsize=FONT_SIZE,
              color=INPUT_COLOUR, fontweight="bold")  # fmt: skip
         if not grid_ticks:
             labelled_x, labelled_h = LEFT, col_h

@@ -32,10 +32,12 @@ from vmieval.analysis.curves import training_curves
 from vmieval.analysis.elbo import ElboConfig, elbo_analysis
 from vmieval.analysis.traversals import TraversalConfig, check_traversal_config, traversal_grids
 from vmieval.data import Dataset, ImageData
+from vmieval.distributions import sample_prior
 from vmieval.encoded import EncodedSplit, encode_split
 from vmieval.errors import DataError, UsageError
 from vmieval.estimators.config import MIConfig
 from vmieval.estimators.factors import FactorConfig, split_factor_report
+from vmieval.estimators.latents import latent_generator, latent_summary
 from vmieval.estimators.mi import MIResult, estimate_mi
 from vmieval.figures.canvas import save_figure
 from vmieval.frozen import FrozenVAE
@@ -91,6 +93,13 @@ def build_report(
         progress(f"{name}: encoding {len(data)} images")
     split = encode_split(model, data)
     report = Report(ModelMeta.from_model(model, name, config.seed, data), settings=config.to_dict())
+    if model.spec.likelihood == "gaussian":  # a decoder whose means miss the data's range: say so once
+        from vmieval.export import range_warnings
+
+        with torch.no_grad():
+            images = model.decode_mean(sample_prior(model.spec, 16, torch.Generator().manual_seed(1), model.device))
+        for warning in range_warnings(model.spec, images):
+            report.notes["likelihood"] = warning
 
     def stage(key: str, label: str, run: Callable[[torch.Generator], Any]) -> Any:
         if progress is not None:
@@ -121,6 +130,9 @@ def build_report(
         report.factors = stage("factors", "factor MI and MIG", lambda g: split_factor_report(split, g, config.factors))
     else:
         report.notes.pop("factors", None)  # no factors is the usual case, not worth a note
+    if progress is not None:
+        progress(f"{name}: per-latent KL and I_q")
+    report.latents = latent_summary(split, latent_generator(config.seed))
     report.curves = training_curves(model)
     _say_once(report.notes)
     return report

@@ -25,6 +25,7 @@ from vmieval.analysis.traversals import Grid, Traversals
 from vmieval.data import Dataset, ImageData
 from vmieval.estimators.estimate import Estimate
 from vmieval.estimators.factors import FactorReport, MIGScore
+from vmieval.estimators.latents import LatentSummary
 from vmieval.estimators.qbound import QBoundResult
 from vmieval.frozen import FrozenVAE
 
@@ -118,6 +119,7 @@ class Report:
     traversals: Traversals | None = None
     curves: TrainingCurves | None = None
     factors: FactorReport | None = None
+    latents: LatentSummary | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     png: dict[str, str] = field(default_factory=dict)
@@ -127,11 +129,14 @@ class Report:
         return self.meta.name
 
     def tree(self) -> dict[str, Any]:
-        """This model's group: attrs plus mi/, elbo/, kl/, cluster/, histograms/, traversals/, training/,
-        factors/."""
+        """This model's group: attrs plus latents/, mi/, elbo/, kl/, cluster/, histograms/, traversals/,
+        training/, factors/."""
         attrs = self.meta.attrs() | {"settings": json.dumps(self.settings, sort_keys=True, default=str)}
         return {
             "attrs": attrs,
+            "latents": self.latents.tree()
+            if self.latents is not None
+            else self._absent("latents", "the model has no Gaussian block"),
             "mi": mi_tree(self.estimates, self.notes.get("mi", ""), self.q),
             "elbo": self._elbo_tree(),
             "kl": self._kl_tree(),
@@ -310,8 +315,14 @@ def q_tree(q: QBoundResult) -> dict[str, Any]:
     }
 
 
-def unique_names(stems: list[str]) -> list[str]:
-    """Group names for models: the checkpoint stems, made unique and kept clear of reserved keys."""
+def unique_names(stems: list[str], paths: list[str] | None = None) -> list[str]:
+    """Group names for models: the checkpoint stems, made unique and kept clear of reserved keys.
+
+    When `paths` are given and stems collide (runs/beta4/seed1/model.pt, runs/beta8/seed1/model.pt),
+    each colliding name is built from the parts of its path that differ (`beta4-seed1-model`,
+    `beta8-seed1-model`); what is still equal gets `-2`, `-3`, ..."""
+    if paths is not None and len(set(stems)) < len(stems):
+        stems = _names_from_paths(stems, paths)
     out: list[str] = []
     for stem in stems:
         base = stem.replace("/", "_") or "model"
@@ -320,4 +331,21 @@ def unique_names(stems: list[str]) -> list[str]:
         while name in out:
             name, i = f"{base}-{i}", i + 1
         out.append(name)
+    return out
+
+
+def _names_from_paths(stems: list[str], paths: list[str]) -> list[str]:
+    """Each colliding stem prefixed with its folders below the ones all paths of that stem share."""
+    import os.path
+    from pathlib import PurePath
+
+    out = list(stems)
+    for stem in set(stems):
+        group = [i for i, s in enumerate(stems) if s == stem]
+        if len(group) < 2:
+            continue
+        folders = [PurePath(os.path.abspath(paths[i])).parent.parts for i in group]
+        common = len(os.path.commonprefix(folders))
+        for i, parts in zip(group, folders, strict=True):
+            out[i] = "-".join([*parts[common:], stem])
     return out
