@@ -71,7 +71,8 @@ def open_for_models(
     say: Callable[[str], None] | None = None,
 ) -> Dataset:
     """The split `dataset_for` picks, streamed in batches that fit the first model's spec (`image_size`
-    overrides its side; `allow_external` lets an HDF5 file read data stored in other files). `say` hears a one-line note when the images are resized or recoloured."""
+    overrides its side; `allow_external` lets an HDF5 file read data stored in other files). `say` hears a
+    one-line note when the images are resized or recoloured."""
     from vmieval.data.conform import Fit, check_side
     from vmieval.data.resolve import open_dataset
 
