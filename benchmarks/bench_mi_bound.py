@@ -29,8 +29,8 @@ from vmieval.architectures import build_architecture
 from vmieval.data import load_images
 from vmieval.encoded import encode_split
 from vmieval.estimators import MIConfig, estimate_mi
+from vmieval.estimators.decoder.qnet import QNetwork, q_parts
 from vmieval.frozen import CheckpointInfo, FrozenVAE
-from vmieval.qnet import QNetwork, q_parts
 from vmieval.spec import parse_target
 
 REFERENCE = Path("/tmp/ref/mnist-joint-mi.pt")

@@ -39,8 +39,8 @@ from vmieval.atomic import atomic_write  # noqa: E402
 from vmieval.data import ImageData  # noqa: E402
 from vmieval.encoded import encode_split  # noqa: E402
 from vmieval.estimators import Estimate, MIConfig, encoder_mi, q_bound  # noqa: E402
-from vmieval.estimators.crossfit import crossfit_q_bound  # noqa: E402
-from vmieval.estimators.intervals import Z95  # noqa: E402
+from vmieval.estimators.decoder.crossfit import crossfit_q_bound  # noqa: E402
+from vmieval.estimators.decoder.intervals import Z95  # noqa: E402
 from vmieval.spec import parse_target  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

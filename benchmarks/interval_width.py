@@ -35,7 +35,7 @@ from vmieval.checkpoints import load_checkpoint
 from vmieval.data import fit_to_spec, load_images
 from vmieval.encoded import EncodedSplit, encode_split
 from vmieval.estimators import MIConfig, default_target, q_bound
-from vmieval.estimators.crossfit import DEFAULT_FOLDS, crossfit_q_bound
+from vmieval.estimators.decoder.crossfit import DEFAULT_FOLDS, crossfit_q_bound
 from vmieval.frozen import FrozenVAE
 from vmieval.spec import Target, parse_target
 

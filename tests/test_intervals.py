@@ -1,4 +1,4 @@
-"""Tests of the honest intervals (vmieval.estimators.intervals) and the cross-fitted bounds (.crossfit).
+"""Tests of the honest intervals (vmieval.estimators.decoder.intervals) and the cross-fitted bounds (.crossfit).
 
 Known answers: t quantiles, a cross-fit interval's parts (pairs given the images, Q's fitting
 noise, their degrees of freedom) on terms built to have them, its coverage of simulated reruns (and
@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from vmieval.data import ImageData
 from vmieval.encoded import encode_split
 from vmieval.estimators import Estimate, MIConfig
-from vmieval.estimators.crossfit import assign_folds, crossfit_q_bound
-from vmieval.estimators.intervals import Interval, crossfit_interval, difference_interval, quantile
+from vmieval.estimators.decoder.crossfit import assign_folds, crossfit_q_bound
+from vmieval.estimators.decoder.intervals import Interval, crossfit_interval, difference_interval, quantile
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import ModelSpec, categorical, gaussian, parse_target
 

@@ -21,10 +21,11 @@ import torch
 from vmieval.encoded import EncodedSplit
 from vmieval.errors import DataError
 from vmieval.estimators.config import MIConfig
-from vmieval.estimators.crossfit import crossfit_q_bound
+from vmieval.estimators.decoder.bound import QBoundResult
+from vmieval.estimators.decoder.crossfit import crossfit_q_bound
+from vmieval.estimators.decoder.single import q_bound
 from vmieval.estimators.encoder import EncoderResult, encoder_mi
 from vmieval.estimators.estimate import Estimate
-from vmieval.estimators.qbound import QBoundResult, q_bound
 from vmieval.frozen import FrozenVAE
 from vmieval.spec import ModelSpec, parse_target
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 
 from vmieval.estimators.config import MIConfig
-from vmieval.estimators.pairs import GeneratedPairs
-from vmieval.qnet import QNetwork, QPart
+from vmieval.estimators.decoder.pairs import GeneratedPairs
+from vmieval.estimators.decoder.qnet import QNetwork, QPart
 
 EpochCallback = Callable[[int, int, float], None]  # (epoch, max_epochs, validation mean log Q)
 MIN_IMPROVEMENT = 1e-4  # nats: smaller validation gains do not reset the patience counter

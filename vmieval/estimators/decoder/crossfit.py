@@ -1,0 +1,274 @@
+"""The cross-fitted decoder-side bounds (the default): Barber-Agakov, Fano, InfoNCE, NWJ, interpolated.
+
+Pairs [S] are made once and assigned to F folds by source image; fold f is scored by a Q fitted on
+the others, so every pair is scored once by a Q that never saw it (Chernozhukov et al., "Double/debiased
+machine learning", Econometrics Journal 2018). Steps: `fit_folds` -> `score_folds` (and the fresh pairs
+that measure Q's fitting noise) -> rows (`rows.py`, plus the contrastive rows). Intervals:
+`intervals.crossfit_interval`; the reasoning is in docs/estimators.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from vmieval.distributions import prior_entropy
+from vmieval.encoded import EncodedSplit
+from vmieval.errors import UsageError
+from vmieval.estimators.config import MIConfig
+from vmieval.estimators.decoder.bound import QBoundResult, entropy_terms, fano_bound, fano_slope
+from vmieval.estimators.decoder.fit import EpochCallback, QCurve, evaluate_q, fit_q
+from vmieval.estimators.decoder.intervals import CrossFitInterval, crossfit_interval
+from vmieval.estimators.decoder.pairs import GeneratedPairs, generate_pairs
+from vmieval.estimators.decoder.qnet import QNetwork, QPart, q_parts
+from vmieval.estimators.decoder.rows import RowMaker, Scores, q_params, q_rows
+from vmieval.estimators.decoder.variational import DEFAULT_BATCH, variational_terms
+from vmieval.estimators.estimate import Family
+from vmieval.frozen import FrozenVAE
+from vmieval.spec import Target
+
+DEFAULT_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class CrossFitBound(QBoundResult):
+    """A `QBoundResult` whose rows are cross-fitted: `curve` is the first fold's Q curve, `curves`
+    all F; `intervals` maps each row's key to its CrossFitInterval (raw stderr, its degrees of freedom,
+    variance parts); `fold_values` the per-fold values behind it."""
+
+    folds: int = DEFAULT_FOLDS
+    curves: tuple[QCurve, ...] = ()
+    intervals: dict[str, CrossFitInterval] = field(default_factory=dict)
+    fold_values: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    @property
+    def still_improving(self) -> bool:
+        return any(c.still_improving for c in self.curves)
+
+    def to_dict(self) -> dict[str, object]:
+        """QBoundResult's fields plus `folds` and, as one JSON string (an HDF5 attribute as it is),
+        each row's raw stderr, degrees of freedom, 95% interval, variance parts and fold values, by row key."""
+        out = super().to_dict()
+        out["folds"] = self.folds
+        intervals = {
+            key: {
+                "stderr": i.stderr,
+                "df": i.df if math.isfinite(i.df) else None,
+                "low": i.low,
+                "high": i.high,
+                "variance_pairs": i.pairs,
+                "variance_q_fit": i.q_fit,
+                "variance_images": i.images,
+                "variance_folds": i.folds,
+                "folds": list(self.fold_values[key]),
+            }
+            for key, i in self.intervals.items()
+        }
+        out["intervals"] = json.dumps(intervals, sort_keys=True)
+        return out
+
+
+def assign_folds(owner: torch.Tensor, folds: int, generator: torch.Generator) -> torch.Tensor:
+    """Fold index [S] per pair: by source image (all pairs of an image together), or at random for
+    prior codes (owner −1); folds differ in size by at most one image's pairs."""
+    if folds < 2:
+        raise ValueError(f"cross-fitting needs at least 2 folds, got {folds}")
+    if bool((owner < 0).all()):
+        return torch.randperm(owner.shape[0], generator=generator) % folds
+    images = int(owner.max()) + 1
+    image_fold = torch.randperm(images, generator=generator) % folds
+    return image_fold[owner]
+
+
+def fold_plan(fold_of: torch.Tensor, fold: int, val_share: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(held-out, fit, validation) pair indices of one fold: the rest is cut in index order, its
+    last `val_share` validating (early stopping only, never fitted on)."""
+    test_idx = (fold_of == fold).nonzero().squeeze(1)
+    rest = (fold_of != fold).nonzero().squeeze(1)
+    n_val = max(1, round(rest.shape[0] * val_share))
+    return test_idx, rest[:-n_val], rest[-n_val:]
+
+
+def _copy(generator: torch.Generator) -> torch.Generator:
+    copy = torch.Generator(device=generator.device)
+    copy.set_state(generator.get_state())
+    return copy
+
+
+def _select(pairs: GeneratedPairs, idx: torch.Tensor) -> GeneratedPairs:
+    dev = pairs.x_hat.device
+    return GeneratedPairs(
+        pairs.x_hat[idx.to(dev)],
+        [c[idx] for c in pairs.codes],
+        pairs.owner[idx],
+        pairs.source,
+    )
+
+
+@dataclass(frozen=True)
+class FoldFit:
+    """One fold's Q, its curve, its held-out pair indices and validation pairs, and (fit, val, test) sizes."""
+
+    q: QNetwork
+    curve: QCurve
+    test_idx: torch.Tensor
+    val: GeneratedPairs
+    sizes: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class FoldScores:
+    """Scores of one set of pairs. Held out (`score_folds`): log Q [S], hits per categorical part [S],
+    per fold the contrastive terms and batch means; fresh (`score_fresh`): per fold Q the mean log Q,
+    miss rate per part and contrastive mean on the same fresh pairs."""
+
+    log_q: torch.Tensor | list[float]
+    hits: list[torch.Tensor] | list[list[float]]
+    contrastive: dict[str, list[torch.Tensor]] | dict[str, list[float]]
+    batch_means: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+    contrastive_params: dict[str, dict[str, str | int | float]] = field(default_factory=dict)
+
+
+CONTRASTIVE: tuple[Family, ...] = ("infonce", "nwj", "interpolated")
+
+
+def fit_folds(
+    pairs: GeneratedPairs,
+    fold_of: torch.Tensor,
+    folds: int,
+    parts: tuple[QPart, ...],
+    config: MIConfig,
+    generator: torch.Generator,
+    on_epoch: EpochCallback | None = None,
+) -> list[FoldFit]:
+    """A fresh Q per fold, fitted and early-stopped on the other folds (`fold_plan`)."""
+    val_share = config.fractions[1] / (config.fractions[0] + config.fractions[1])
+    out: list[FoldFit] = []
+    for f in range(folds):
+        test_idx, fit_idx, val_idx = fold_plan(fold_of, f, val_share)
+        fit, val = _select(pairs, fit_idx), _select(pairs, val_idx)
+        q, curve = fit_q(fit, val, parts, config, generator, on_epoch)
+        out.append(FoldFit(q, curve, test_idx, val, (len(fit), len(val), test_idx.shape[0])))
+    return out
+
+
+def score_folds(fits: list[FoldFit], pairs: GeneratedPairs, parts: tuple[QPart, ...], batch: int) -> FoldScores:
+    """Every pair scored by its own fold's Q: log Q, hits and the contrastive terms."""
+    log_q = torch.empty(len(pairs), dtype=torch.float64)
+    hits = [torch.zeros(len(pairs), dtype=torch.bool) for _ in parts]
+    terms: dict[str, list[torch.Tensor]] = {k: [] for k in CONTRASTIVE}
+    batch_means: dict[str, list[torch.Tensor]] = {k: [] for k in CONTRASTIVE}
+    params: dict[str, dict[str, str | int | float]] = {}
+    for fold in fits:
+        test = _select(pairs, fold.test_idx)
+        fold_log_q, fold_hits = evaluate_q(fold.q, test)
+        log_q[fold.test_idx] = fold_log_q
+        for j, h in enumerate(fold_hits):
+            if h.numel():
+                hits[j][fold.test_idx] = h
+        vt = variational_terms(fold.q, test, fold.val, batch)
+        for name in CONTRASTIVE:
+            terms[name].append(vt.terms[name])
+            batch_means[name].append(vt.batch_means(name))
+        params = {
+            "infonce": {"batch": vt.batch, "cap": vt.caps["infonce"]},
+            "nwj": {"batch": vt.batch},
+            "interpolated": {"batch": vt.batch, "alpha": vt.alpha, "cap": vt.caps["interpolated"]},
+        }
+    return FoldScores(log_q, hits, terms, batch_means, params)
+
+
+def score_fresh(fits: list[FoldFit], fresh: GeneratedPairs, parts: tuple[QPart, ...], batch: int) -> FoldScores:
+    """Every fold's Q on the same fresh pairs, which none was fitted or early-stopped on: on the same
+    pairs the F scores differ only by the fit, so their spread measures Q's fitting noise."""
+    log_q: list[float] = []
+    misses: list[list[float]] = [[] for _ in parts]
+    contrastive: dict[str, list[float]] = {k: [] for k in CONTRASTIVE}
+    for fold in fits:
+        scores, hits = evaluate_q(fold.q, fresh)
+        log_q.append(float(scores.mean()))
+        for j, h in enumerate(hits):
+            misses[j].append(float((~h).double().mean()) if h.numel() else math.nan)
+        vt = variational_terms(fold.q, fresh, fold.val, batch)
+        for name in CONTRASTIVE:
+            contrastive[name].append(float(vt.terms[name].mean()))
+    return FoldScores(log_q, misses, contrastive)
+
+
+def crossfit_q_bound(
+    model: FrozenVAE,
+    target: Target,
+    config: MIConfig,
+    generator: torch.Generator,
+    split: EncodedSplit | None = None,
+    folds: int = DEFAULT_FOLDS,
+    batch: int = DEFAULT_BATCH,
+    on_epoch: EpochCallback | None = None,
+) -> CrossFitBound:
+    """Cross-fitted bounds on I(t; x_hat) over `folds` folds (see the module docstring); `split` as in
+    `q_bound` (posterior codes are drawn from it and H(q̄) is read from it)."""
+    if config.codes == "posterior" and split is None:
+        raise UsageError("posterior codes need an encoded split")
+    spec, label = model.spec, target.label()
+    posterior = split.posterior if split is not None and config.codes == "posterior" else None
+    encoded = split if posterior is not None else None
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    pairs = generate_pairs(model, target, config.codes, config.samples, generator, posterior)
+    fold_of = assign_folds(pairs.owner, folds, generator)
+    paper_h = prior_entropy(spec, target)
+    h_terms, choice = entropy_terms(encoded, target, pairs.codes, paper_h, config)
+    seconds["generate"] = time.perf_counter() - t0
+
+    parts = q_parts(spec, target)
+    fits = fit_folds(pairs, fold_of, folds, parts, config, generator, on_epoch)
+    seconds["fit"] = sum(f.curve.seconds for f in fits)
+    t1 = time.perf_counter()
+    held = score_folds(fits, pairs, parts, batch)
+    # drawn from a copy of the generator, so the caller's is left where it was
+    fresh_pairs = generate_pairs(model, target, config.codes, max(len(pairs) // folds, 4), _copy(generator), posterior)
+    fresh = score_fresh(fits, fresh_pairs, parts, batch)
+    seconds["score"] = time.perf_counter() - t1
+
+    curves = tuple(f.curve for f in fits)
+    still = any(c.still_improving for c in curves)
+    make = RowMaker(label, config, q_params(config, choice, encoded, folds=folds), still, len(pairs))
+    owner, fold_ids = pairs.owner.numpy(), [(fold_of == f).nonzero().squeeze(1) for f in range(folds)]
+    n_images = split.n if posterior is not None else None  # type: ignore[union-attr]
+
+    def ba(terms: torch.Tensor) -> tuple[float, float, tuple[CrossFitInterval, list[float]]]:
+        value, per_fold = float(terms.numpy().mean()), [float(terms[i].mean()) for i in fold_ids]
+        interval = crossfit_interval(value, terms.numpy(), owner, fresh.log_q, per_fold, n_images)  # type: ignore[arg-type]
+        return value, interval.reported_stderr, (interval, per_fold)
+
+    def fano(j: int, h_c: float, hits: torch.Tensor, k: int, accuracy: float) -> tuple[float, float, object]:
+        misses, s = (~hits).double(), len(pairs)
+        value, within = fano_bound(h_c, 1.0 - accuracy, k, s)
+        per_fold = [fano_bound(h_c, float(misses[i].mean()), k, i.shape[0])[0] for i in fold_ids]
+        linear = fano_slope(1.0 - accuracy, k, s) * misses.numpy()  # delta method, per pair
+        floor = within if bool((misses == misses[0]).all()) else 0.0  # no miss at all: half a count
+        on_fresh = [fano_bound(h_c, m, k, len(fresh_pairs))[0] for m in fresh.hits[j]]  # type: ignore[arg-type]
+        interval = crossfit_interval(value, linear, owner, on_fresh, per_fold, n_images, floor)
+        return value, interval.reported_stderr, (interval, per_fold)
+
+    scores = Scores(held.log_q, held.hits, h_terms, choice, paper_h)  # type: ignore[arg-type]
+    rows, extras, accuracy = q_rows(make, scores, parts, target, encoded, ba, fano)
+    for name in CONTRASTIVE:  # each batch is one draw (its images share the batch's code marginal)
+        terms, batch_means = torch.cat(held.contrastive[name]), torch.cat(held.batch_means[name])  # type: ignore[arg-type]
+        per_fold = [float(c.mean()) for c in held.contrastive[name]]  # type: ignore[union-attr]
+        value, alone = float(terms.mean()), np.full(batch_means.shape[0], -1)
+        interval = crossfit_interval(value, batch_means.numpy(), alone, fresh.contrastive[name], per_fold)  # type: ignore[arg-type]
+        rows.append(make.row(label, value, interval.reported_stderr, family=name,
+                             params=make.params | held.contrastive_params[name]))  # fmt: skip
+        extras.append((interval, per_fold))
+    intervals = {row.key: extra[0] for row, extra in zip(rows, extras, strict=True)}
+    fold_values = {row.key: tuple(extra[1]) for row, extra in zip(rows, extras, strict=True)}
+    n_fit, n_val, n_test = (round(sum(f.sizes[i] for f in fits) / folds) for i in range(3))
+    entropy = float(h_terms.mean())
+    return CrossFitBound(label, config.codes, config.q_arch, tuple(rows), curves[0], accuracy, entropy, choice, paper_h,
+                         n_fit, n_val, n_test, seconds, folds, curves, intervals, fold_values)  # fmt: skip
