@@ -25,6 +25,7 @@ from vmieval.estimators.decoder.bound import QBoundResult, entropy_terms, fano_b
 from vmieval.estimators.decoder.fit import EpochCallback, QCurve, evaluate_q, fit_q
 from vmieval.estimators.decoder.intervals import CrossFitInterval, crossfit_interval
 from vmieval.estimators.decoder.pairs import GeneratedPairs, generate_pairs
+from vmieval.estimators.decoder.policy import FitPolicy, resolve_policy
 from vmieval.estimators.decoder.qnet import QNetwork, QPart, q_parts
 from vmieval.estimators.decoder.rows import RowMaker, Scores, q_params, q_rows
 from vmieval.estimators.decoder.variational import DEFAULT_BATCH, variational_terms
@@ -94,12 +95,6 @@ def fold_plan(fold_of: torch.Tensor, fold: int, val_share: float) -> tuple[torch
     return test_idx, rest[:-n_val], rest[-n_val:]
 
 
-def _copy(generator: torch.Generator) -> torch.Generator:
-    copy = torch.Generator(device=generator.device)
-    copy.set_state(generator.get_state())
-    return copy
-
-
 def _select(pairs: GeneratedPairs, idx: torch.Tensor) -> GeneratedPairs:
     dev = pairs.x_hat.device
     return GeneratedPairs(
@@ -122,16 +117,24 @@ class FoldFit:
 
 
 @dataclass(frozen=True)
-class FoldScores:
-    """Scores of one set of pairs. Held out (`score_folds`): log Q [S], hits per categorical part [S],
-    per fold the contrastive terms and batch means; fresh (`score_fresh`): per fold Q the mean log Q,
-    miss rate per part and contrastive mean on the same fresh pairs."""
+class HeldOut:
+    """Every pair scored by its own fold's Q: log Q [S] (float64) and per categorical part hits [S]."""
 
-    log_q: torch.Tensor | list[float]
-    hits: list[torch.Tensor] | list[list[float]]
-    contrastive: dict[str, list[torch.Tensor]] | dict[str, list[float]]
-    batch_means: dict[str, list[torch.Tensor]] = field(default_factory=dict)
-    contrastive_params: dict[str, dict[str, str | int | float]] = field(default_factory=dict)
+    log_q: torch.Tensor
+    hits: list[torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """Every fold's Q on the same fresh pairs: per Q the mean log Q and the miss rate per part; per
+    contrastive bound, per Q its mean and its batch means [B] (the same batches for every Q)."""
+
+    log_q: list[float]
+    misses: list[list[float]]
+    contrastive: dict[str, list[float]]
+    batch_means: dict[str, torch.Tensor]
+    params: dict[str, dict[str, str | int | float]]
+    n: int
 
 
 CONTRASTIVE: tuple[Family, ...] = ("infonce", "nwj", "interpolated")
@@ -145,6 +148,7 @@ def fit_folds(
     config: MIConfig,
     generator: torch.Generator,
     on_epoch: EpochCallback | None = None,
+    policy: FitPolicy | None = None,
 ) -> list[FoldFit]:
     """A fresh Q per fold, fitted and early-stopped on the other folds (`fold_plan`)."""
     val_share = config.fractions[1] / (config.fractions[0] + config.fractions[1])
@@ -152,43 +156,33 @@ def fit_folds(
     for f in range(folds):
         test_idx, fit_idx, val_idx = fold_plan(fold_of, f, val_share)
         fit, val = _select(pairs, fit_idx), _select(pairs, val_idx)
-        q, curve = fit_q(fit, val, parts, config, generator, on_epoch)
+        q, curve = fit_q(fit, val, parts, config, generator, on_epoch, policy)
         out.append(FoldFit(q, curve, test_idx, val, (len(fit), len(val), test_idx.shape[0])))
     return out
 
 
-def score_folds(fits: list[FoldFit], pairs: GeneratedPairs, parts: tuple[QPart, ...], batch: int) -> FoldScores:
-    """Every pair scored by its own fold's Q: log Q, hits and the contrastive terms."""
+def score_folds(fits: list[FoldFit], pairs: GeneratedPairs, parts: tuple[QPart, ...]) -> HeldOut:
+    """Every pair scored by its own fold's Q."""
     log_q = torch.empty(len(pairs), dtype=torch.float64)
     hits = [torch.zeros(len(pairs), dtype=torch.bool) for _ in parts]
-    terms: dict[str, list[torch.Tensor]] = {k: [] for k in CONTRASTIVE}
-    batch_means: dict[str, list[torch.Tensor]] = {k: [] for k in CONTRASTIVE}
-    params: dict[str, dict[str, str | int | float]] = {}
     for fold in fits:
-        test = _select(pairs, fold.test_idx)
-        fold_log_q, fold_hits = evaluate_q(fold.q, test)
+        fold_log_q, fold_hits = evaluate_q(fold.q, _select(pairs, fold.test_idx))
         log_q[fold.test_idx] = fold_log_q
         for j, h in enumerate(fold_hits):
             if h.numel():
                 hits[j][fold.test_idx] = h
-        vt = variational_terms(fold.q, test, fold.val, batch)
-        for name in CONTRASTIVE:
-            terms[name].append(vt.terms[name])
-            batch_means[name].append(vt.batch_means(name))
-        params = {
-            "infonce": {"batch": vt.batch, "cap": vt.caps["infonce"]},
-            "nwj": {"batch": vt.batch},
-            "interpolated": {"batch": vt.batch, "alpha": vt.alpha, "cap": vt.caps["interpolated"]},
-        }
-    return FoldScores(log_q, hits, terms, batch_means, params)
+    return HeldOut(log_q, hits)
 
 
-def score_fresh(fits: list[FoldFit], fresh: GeneratedPairs, parts: tuple[QPart, ...], batch: int) -> FoldScores:
+def score_fresh(fits: list[FoldFit], fresh: GeneratedPairs, parts: tuple[QPart, ...], batch: int) -> Fresh:
     """Every fold's Q on the same fresh pairs, which none was fitted or early-stopped on: on the same
-    pairs the F scores differ only by the fit, so their spread measures Q's fitting noise."""
+    pairs the F scores differ only by the fit, so their spread measures Q's fitting noise. The
+    contrastive bounds are scored here, in batches that mix every image (not one fold's)."""
     log_q: list[float] = []
     misses: list[list[float]] = [[] for _ in parts]
     contrastive: dict[str, list[float]] = {k: [] for k in CONTRASTIVE}
+    batch_means: dict[str, list[torch.Tensor]] = {k: [] for k in CONTRASTIVE}
+    params: dict[str, dict[str, str | int | float]] = {}
     for fold in fits:
         scores, hits = evaluate_q(fold.q, fresh)
         log_q.append(float(scores.mean()))
@@ -197,7 +191,15 @@ def score_fresh(fits: list[FoldFit], fresh: GeneratedPairs, parts: tuple[QPart, 
         vt = variational_terms(fold.q, fresh, fold.val, batch)
         for name in CONTRASTIVE:
             contrastive[name].append(float(vt.terms[name].mean()))
-    return FoldScores(log_q, misses, contrastive)
+            batch_means[name].append(vt.batch_means(name))
+        params = {
+            "infonce": {"batch": vt.batch, "cap": vt.caps["infonce"]},
+            "nwj": {"batch": vt.batch},
+            "interpolated": {"batch": vt.batch, "alpha": vt.alpha, "cap": vt.caps["interpolated"]},
+        }
+    means = {k: torch.stack(v).mean(0) for k, v in batch_means.items()}
+    n = int(next(iter(means.values())).shape[0]) * int(next(iter(params.values()))["batch"])
+    return Fresh(log_q, misses, contrastive, means, params, n)
 
 
 def crossfit_q_bound(
@@ -219,25 +221,26 @@ def crossfit_q_bound(
     encoded = split if posterior is not None else None
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    pairs = generate_pairs(model, target, config.codes, config.samples, generator, posterior)
+    n_fresh = max(config.samples // folds, 8 * batch)  # enough batches for the contrastive rows
+    made = generate_pairs(model, target, config.codes, config.samples + n_fresh, generator, posterior)
+    pairs, fresh_pairs = made.select(slice(0, config.samples)), made.select(slice(config.samples, None))
     fold_of = assign_folds(pairs.owner, folds, generator)
     paper_h = prior_entropy(spec, target)
     h_terms, choice = entropy_terms(encoded, target, pairs.codes, paper_h, config)
     seconds["generate"] = time.perf_counter() - t0
 
     parts = q_parts(spec, target)
-    fits = fit_folds(pairs, fold_of, folds, parts, config, generator, on_epoch)
+    policy = resolve_policy(config, tuple(pairs.x_hat.shape[1:]), pairs.x_hat.device)
+    fits = fit_folds(pairs, fold_of, folds, parts, config, generator, on_epoch, policy)
     seconds["fit"] = sum(f.curve.seconds for f in fits)
     t1 = time.perf_counter()
-    held = score_folds(fits, pairs, parts, batch)
-    # drawn from a copy of the generator, so the caller's is left where it was
-    fresh_pairs = generate_pairs(model, target, config.codes, max(len(pairs) // folds, 4), _copy(generator), posterior)
+    held = score_folds(fits, pairs, parts)
     fresh = score_fresh(fits, fresh_pairs, parts, batch)
     seconds["score"] = time.perf_counter() - t1
 
     curves = tuple(f.curve for f in fits)
     still = any(c.still_improving for c in curves)
-    make = RowMaker(label, config, q_params(config, choice, encoded, folds=folds), still, len(pairs))
+    make = RowMaker(label, config, q_params(config, choice, encoded, folds=folds, **policy.params()), still, len(pairs))
     owner, fold_ids = pairs.owner.numpy(), [(fold_of == f).nonzero().squeeze(1) for f in range(folds)]
     n_images = split.n if posterior is not None else None  # type: ignore[union-attr]
 
@@ -252,20 +255,19 @@ def crossfit_q_bound(
         per_fold = [fano_bound(h_c, float(misses[i].mean()), k, i.shape[0])[0] for i in fold_ids]
         linear = fano_slope(1.0 - accuracy, k, s) * misses.numpy()  # delta method, per pair
         floor = within if bool((misses == misses[0]).all()) else 0.0  # no miss at all: half a count
-        on_fresh = [fano_bound(h_c, m, k, len(fresh_pairs))[0] for m in fresh.hits[j]]  # type: ignore[arg-type]
+        on_fresh = [fano_bound(h_c, m, k, len(fresh_pairs))[0] for m in fresh.misses[j]]
         interval = crossfit_interval(value, linear, owner, on_fresh, per_fold, n_images, floor)
         return value, interval.reported_stderr, (interval, per_fold)
 
-    scores = Scores(held.log_q, held.hits, h_terms, choice, paper_h)  # type: ignore[arg-type]
+    scores = Scores(held.log_q, held.hits, h_terms, choice, paper_h)
     rows, extras, accuracy = q_rows(make, scores, parts, target, encoded, ba, fano)
-    for name in CONTRASTIVE:  # each batch is one draw (its images share the batch's code marginal)
-        terms, batch_means = torch.cat(held.contrastive[name]), torch.cat(held.batch_means[name])  # type: ignore[arg-type]
-        per_fold = [float(c.mean()) for c in held.contrastive[name]]  # type: ignore[union-attr]
-        value, alone = float(terms.mean()), np.full(batch_means.shape[0], -1)
-        interval = crossfit_interval(value, batch_means.numpy(), alone, fresh.contrastive[name], per_fold)  # type: ignore[arg-type]
-        rows.append(make.row(label, value, interval.reported_stderr, family=name,
-                             params=make.params | held.contrastive_params[name]))  # fmt: skip
-        extras.append((interval, per_fold))
+    for name in CONTRASTIVE:  # each fresh batch is one draw; the F Qs' spread on them is the fit's noise
+        batch_means, per_q = fresh.batch_means[name], fresh.contrastive[name]
+        value, alone = float(batch_means.mean()), np.full(batch_means.shape[0], -1)
+        interval = crossfit_interval(value, batch_means.numpy(), alone, per_q, per_q)
+        params = make.params | fresh.params[name] | {"pairs": "fresh"}
+        rows.append(make.row(label, value, interval.reported_stderr, family=name, params=params, n=fresh.n))
+        extras.append((interval, per_q))
     intervals = {row.key: extra[0] for row, extra in zip(rows, extras, strict=True)}
     fold_values = {row.key: tuple(extra[1]) for row, extra in zip(rows, extras, strict=True)}
     n_fit, n_val, n_test = (round(sum(f.sizes[i] for f in fits) / folds) for i in range(3))

@@ -60,8 +60,8 @@ class RowMaker:
         return f"Q was still improving at max_epochs={self.config.max_epochs}; the bound may be loose"
 
     def row(self, part: str, value: float, stderr: float, **kw: Any) -> Estimate:
-        fields = {"params": self.params, "flags": self.flags, "note": self.note, **kw}
-        return Estimate("I(t;x_hat)", part, "decoder", "lower_bound", value=value, stderr=stderr, n=self.n,
+        fields = {"params": self.params, "flags": self.flags, "note": self.note, "n": self.n, **kw}
+        return Estimate("I(t;x_hat)", part, "decoder", "lower_bound", value=value, stderr=stderr,
                         split=self.config.split, **fields)  # fmt: skip
 
 

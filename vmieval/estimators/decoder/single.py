@@ -17,6 +17,7 @@ from vmieval.estimators.config import MIConfig
 from vmieval.estimators.decoder.bound import QBoundResult, entropy_terms, fano_bound
 from vmieval.estimators.decoder.fit import EpochCallback, evaluate_q, fit_q
 from vmieval.estimators.decoder.pairs import generate_pairs
+from vmieval.estimators.decoder.policy import resolve_policy
 from vmieval.estimators.decoder.qnet import q_parts
 from vmieval.estimators.decoder.rows import RowMaker, Scores, q_params, q_rows
 from vmieval.estimators.estimate import mean_and_stderr
@@ -49,7 +50,8 @@ def q_bound(
     seconds["generate"] = time.perf_counter() - t0
 
     parts = q_parts(spec, target)
-    q, curve = fit_q(fit, val, parts, config, generator, on_epoch)
+    policy = resolve_policy(config, tuple(pairs.x_hat.shape[1:]), pairs.x_hat.device)
+    q, curve = fit_q(fit, val, parts, config, generator, on_epoch, policy)
     seconds["fit"] = curve.seconds
 
     t0 = time.perf_counter()
@@ -57,7 +59,7 @@ def q_bound(
     paper_h = prior_entropy(spec, target)
     encoded = split if posterior is not None else None
     h_terms, choice = entropy_terms(encoded, target, test.codes, paper_h, config)
-    make = RowMaker(label, config, q_params(config, choice, encoded), curve.still_improving, n_test)
+    make = RowMaker(label, config, q_params(config, choice, encoded, **policy.params()), curve.still_improving, n_test)
 
     def ba(terms: torch.Tensor) -> tuple[float, float, None]:
         return (*mean_and_stderr(terms), None)
