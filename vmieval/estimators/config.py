@@ -16,6 +16,7 @@ from typing import Any, Literal
 from vmieval.choices import SPLITS
 from vmieval.errors import UsageError
 
+PLAN_PREFIX = "Q plan: "  # starts the one-line plan of the Q fits; progress displays show it as a line of its own
 Codes = Literal["posterior", "prior"]
 Precision = Literal["auto", "bf16", "fp32"]
 Front = Literal["auto", "full"]

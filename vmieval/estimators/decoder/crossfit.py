@@ -22,9 +22,10 @@ from vmieval.encoded import EncodedSplit
 from vmieval.errors import UsageError
 from vmieval.estimators.config import MIConfig
 from vmieval.estimators.decoder.bound import QBoundResult, entropy_terms, fano_bound, fano_slope
-from vmieval.estimators.decoder.fit import EpochCallback, QCurve, evaluate_q, fit_q
+from vmieval.estimators.decoder.fit import QCurve, epoch_progress, evaluate_q, fit_q
 from vmieval.estimators.decoder.intervals import CrossFitInterval, crossfit_interval
 from vmieval.estimators.decoder.pairs import GeneratedPairs, generate_pairs
+from vmieval.estimators.decoder.plan import Progress, plan_line, seconds_per_pair
 from vmieval.estimators.decoder.policy import FitPolicy, resolve_policy
 from vmieval.estimators.decoder.qnet import QNetwork, QPart, q_parts
 from vmieval.estimators.decoder.rows import RowMaker, Scores, q_params, q_rows
@@ -46,6 +47,7 @@ class CrossFitBound(QBoundResult):
     curves: tuple[QCurve, ...] = ()
     intervals: dict[str, CrossFitInterval] = field(default_factory=dict)
     fold_values: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    plan: str = ""
 
     @property
     def still_improving(self) -> bool:
@@ -56,6 +58,7 @@ class CrossFitBound(QBoundResult):
         each row's raw stderr, degrees of freedom, 95% interval, variance parts and fold values, by row key."""
         out = super().to_dict()
         out["folds"] = self.folds
+        out["plan"] = self.plan
         intervals = {
             key: {
                 "stderr": i.stderr,
@@ -147,16 +150,20 @@ def fit_folds(
     parts: tuple[QPart, ...],
     config: MIConfig,
     generator: torch.Generator,
-    on_epoch: EpochCallback | None = None,
+    progress: Progress | None = None,
     policy: FitPolicy | None = None,
 ) -> list[FoldFit]:
-    """A fresh Q per fold, fitted and early-stopped on the other folds (`fold_plan`)."""
+    """A fresh Q per fold, fitted and early-stopped on the other folds (`fold_plan`). Progress names
+    the fold and counts its epochs; a fold that stops early ends at the epochs it ran."""
     val_share = config.fractions[1] / (config.fractions[0] + config.fractions[1])
     out: list[FoldFit] = []
     for f in range(folds):
         test_idx, fit_idx, val_idx = fold_plan(fold_of, f, val_share)
         fit, val = _select(pairs, fit_idx), _select(pairs, val_idx)
-        q, curve = fit_q(fit, val, parts, config, generator, on_epoch, policy)
+        q, curve = fit_q(fit, val, parts, config, generator, epoch_progress(progress, f"Q fit, fold {f + 1}/{folds}"),
+                         policy)  # fmt: skip
+        if progress is not None:
+            progress(f"Q fit, fold {f + 1}/{folds}", len(curve.val_log_q), len(curve.val_log_q))
         out.append(FoldFit(q, curve, test_idx, val, (len(fit), len(val), test_idx.shape[0])))
     return out
 
@@ -210,7 +217,7 @@ def crossfit_q_bound(
     split: EncodedSplit | None = None,
     folds: int = DEFAULT_FOLDS,
     batch: int = DEFAULT_BATCH,
-    on_epoch: EpochCallback | None = None,
+    progress: Progress | None = None,
 ) -> CrossFitBound:
     """Cross-fitted bounds on I(t; x_hat) over `folds` folds (see the module docstring); `split` as in
     `q_bound` (posterior codes are drawn from it and H(q̄) is read from it)."""
@@ -222,7 +229,10 @@ def crossfit_q_bound(
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     n_fresh = max(config.samples // folds, 8 * batch)  # enough batches for the contrastive rows
-    made = generate_pairs(model, target, config.codes, config.samples + n_fresh, generator, posterior)
+    on_batch = (lambda done, total: progress("pairs", done, total)) if progress is not None else None
+    made = generate_pairs(
+        model, target, config.codes, config.samples + n_fresh, generator, posterior, on_batch=on_batch
+    )
     pairs, fresh_pairs = made.select(slice(0, config.samples)), made.select(slice(config.samples, None))
     fold_of = assign_folds(pairs.owner, folds, generator)
     paper_h = prior_entropy(spec, target)
@@ -231,9 +241,14 @@ def crossfit_q_bound(
 
     parts = q_parts(spec, target)
     policy = resolve_policy(config, tuple(pairs.x_hat.shape[1:]), pairs.x_hat.device)
-    fits = fit_folds(pairs, fold_of, folds, parts, config, generator, on_epoch, policy)
+    plan = plan_line(config, folds, seconds_per_pair(pairs, parts, config, policy))
+    if progress is not None:
+        progress(plan, 1, 1)
+    fits = fit_folds(pairs, fold_of, folds, parts, config, generator, progress, policy)
     seconds["fit"] = sum(f.curve.seconds for f in fits)
     t1 = time.perf_counter()
+    if progress is not None:
+        progress("scoring", 0, 1)
     held = score_folds(fits, pairs, parts)
     fresh = score_fresh(fits, fresh_pairs, parts, batch)
     seconds["score"] = time.perf_counter() - t1
@@ -273,4 +288,4 @@ def crossfit_q_bound(
     n_fit, n_val, n_test = (round(sum(f.sizes[i] for f in fits) / folds) for i in range(3))
     entropy = float(h_terms.mean())
     return CrossFitBound(label, config.codes, config.q_arch, tuple(rows), curves[0], accuracy, entropy, choice, paper_h,
-                         n_fit, n_val, n_test, seconds, folds, curves, intervals, fold_values)  # fmt: skip
+                         n_fit, n_val, n_test, seconds, folds, curves, intervals, fold_values, plan)  # fmt: skip

@@ -64,6 +64,13 @@ class QCurve:
         }
 
 
+def epoch_progress(progress: Callable[[str, int, int], None] | None, phase: str) -> EpochCallback | None:
+    """An EpochCallback that reports `phase` as (epoch, max_epochs)."""
+    if progress is None:
+        return None
+    return lambda epoch, total, _: progress(phase, epoch, total)
+
+
 @torch.no_grad()
 def evaluate_q(q: QNetwork, pairs: GeneratedPairs, batch_size: int = 4096) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Per pair: log Q(t | x_hat) [S] (float64, CPU), and for each categorical part a bool [S] that is

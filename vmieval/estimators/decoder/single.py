@@ -15,8 +15,9 @@ from vmieval.encoded import EncodedSplit
 from vmieval.errors import UsageError
 from vmieval.estimators.config import MIConfig
 from vmieval.estimators.decoder.bound import QBoundResult, entropy_terms, fano_bound
-from vmieval.estimators.decoder.fit import EpochCallback, evaluate_q, fit_q
+from vmieval.estimators.decoder.fit import epoch_progress, evaluate_q, fit_q
 from vmieval.estimators.decoder.pairs import generate_pairs
+from vmieval.estimators.decoder.plan import Progress, plan_line, seconds_per_pair
 from vmieval.estimators.decoder.policy import resolve_policy
 from vmieval.estimators.decoder.qnet import q_parts
 from vmieval.estimators.decoder.rows import RowMaker, Scores, q_params, q_rows
@@ -31,7 +32,7 @@ def q_bound(
     config: MIConfig,
     generator: torch.Generator,
     split: EncodedSplit | None = None,
-    on_epoch: EpochCallback | None = None,
+    progress: Progress | None = None,
 ) -> QBoundResult:
     """Fit Q on generated pairs and report the bounds on I(t; x_hat) on the held-out pairs.
 
@@ -43,7 +44,8 @@ def q_bound(
     posterior = split.posterior if split is not None and config.codes == "posterior" else None
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    pairs = generate_pairs(model, target, config.codes, config.samples, generator, posterior)
+    on_batch = (lambda done, total: progress("pairs", done, total)) if progress is not None else None
+    pairs = generate_pairs(model, target, config.codes, config.samples, generator, posterior, on_batch=on_batch)
     n_fit, n_val, n_test = config.split_sizes()
     fit, val = pairs.select(slice(0, n_fit)), pairs.select(slice(n_fit, n_fit + n_val))
     test = pairs.select(slice(n_fit + n_val, None))
@@ -51,7 +53,11 @@ def q_bound(
 
     parts = q_parts(spec, target)
     policy = resolve_policy(config, tuple(pairs.x_hat.shape[1:]), pairs.x_hat.device)
-    q, curve = fit_q(fit, val, parts, config, generator, on_epoch, policy)
+    if progress is not None:
+        progress(plan_line(config, 1, seconds_per_pair(pairs, parts, config, policy)), 1, 1)
+    q, curve = fit_q(fit, val, parts, config, generator, epoch_progress(progress, "Q fit"), policy)
+    if progress is not None:
+        progress("Q fit", len(curve.val_log_q), len(curve.val_log_q))
     seconds["fit"] = curve.seconds
 
     t0 = time.perf_counter()
