@@ -52,9 +52,26 @@ def run_seed(model: FrozenVAE, target: Target, split: EncodedSplit, procedure: s
     cross = crossfit_q_bound(model, target, config, g, split)
     ba = next(e for e in cross.estimates() if e.valid)
     i = cross.intervals[ba.key]
+    rows = {e.key: {"value": e.value, "reported_stderr": e.stderr, "raw_stderr": cross.intervals[e.key].stderr}
+            for e in cross.estimates() if e.valid}  # fmt: skip
     return {"value": ba.value, "reported_stderr": ba.stderr, "raw_stderr": i.stderr,
             "df": i.df if math.isfinite(i.df) else None, "variance_pairs": i.pairs, "variance_q_fit": i.q_fit,
-            "variance_images": i.images, "variance_folds": i.folds, "seconds": time.perf_counter() - t0}  # fmt: skip
+            "variance_images": i.images, "variance_folds": i.folds, "seconds": time.perf_counter() - t0,
+            "rows": rows, "policy": {k: ba.params[k] for k in ("precision", "front", "optimiser")}}  # fmt: skip
+
+
+def row_summary(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per valid cross-fitted row (Barber-Agakov, Fano, InfoNCE, NWJ, interpolated): SD over reruns
+    beside the mean reported and raw stderr, as ratios (an honest stderr reads near 1)."""
+    out: dict[str, dict[str, float]] = {}
+    for key in runs[0].get("rows", {}):
+        values = [r["rows"][key]["value"] for r in runs]
+        sd = statistics.stdev(values)
+        reported = statistics.fmean(r["rows"][key]["reported_stderr"] for r in runs)
+        raw = statistics.fmean(r["rows"][key]["raw_stderr"] for r in runs)
+        out[key] = {"mean": statistics.fmean(values), "sd_over_reruns": sd, "mean_reported_stderr": reported,
+                    "reported_stderr_over_sd": reported / sd, "raw_stderr_over_sd": raw / sd}  # fmt: skip
+    return out
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -73,6 +90,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "median_reported_stderr_over_sd": statistics.median(reported) / sd,
         "mean_raw_stderr_over_sd": statistics.fmean(raw) / sd,
     }
+    if "rows" in runs[0]:
+        out["rows"] = row_summary(runs)
     if "variance_pairs" in runs[0]:
         out["df"] = [r["df"] for r in runs]
         for part in ("pairs", "q_fit", "images", "folds"):  # as a stderr of the mean: √(mean variance)
@@ -145,6 +164,8 @@ def main() -> None:
     print(
         json.dumps({k: {m: v for m, v in s.items() if not isinstance(v, list)} for k, s in summary.items()}, indent=1)
     )
+    for key, row in summary.get("cross-fit", {}).get("rows", {}).items():
+        print(f"{key}: stderr/SD reported {row['reported_stderr_over_sd']:.2f}, raw {row['raw_stderr_over_sd']:.2f}")
 
 
 if __name__ == "__main__":
