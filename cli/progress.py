@@ -170,7 +170,7 @@ class PlainProgress:
         if task.finished:
             if not task.printed_finished:
                 self._print(task)
-        elif renamed or self.clock() - task.last_printed >= self.period:
+        elif (renamed and PLAN_PREFIX not in task.description) or self.clock() - task.last_printed >= self.period:
             self._print(task)
 
     def _line(self, text: str) -> None:

@@ -86,7 +86,9 @@ def test_plan_states_its_product() -> None:
     config = MIConfig()
     assert fit_pairs(config, 5) == 14_000 and fit_pairs(config, 2) == 8_750 and fit_pairs(config, 1) == 14_000
     line = plan_line(config, 5, 1e-5)  # 5 folds x 15 epochs x 14,000 pairs x 1e-5 s x (1 + 0.1/3) = 10.85 s
-    assert line.startswith(PLAN_PREFIX + "5 folds × ≤ 100 epochs on 20,000 pairs, ≈ 11 s here (≤ 72 s at")
+    assert line.startswith(
+        PLAN_PREFIX + "5 folds × ≤ 100 epochs on 20,000 pairs, ≈ 11 s here at 15 epochs a fold (≤ 72"
+    )
     assert line.endswith("--folds 2 ≈ 3 s")
 
 

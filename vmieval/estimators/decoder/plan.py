@@ -51,8 +51,8 @@ def fit_pairs(config: MIConfig, folds: int) -> int:
 
 
 def plan_line(config: MIConfig, folds: int, per_pair: float) -> str:
-    """E.g. 'Q plan: 5 folds × ≤ 100 epochs on 20,000 pairs, ≈ 40 s here (≤ 270 s at the epoch cap);
-    --folds 2 ≈ 10 s'."""
+    """E.g. 'Q plan: 5 folds × ≤ 100 epochs on 20,000 pairs, ≈ 40 s here at 15 epochs a fold (≤ 270 s at
+    the epoch cap); --folds 2 ≈ 10 s'."""
 
     def seconds(f: int, epochs: int) -> float:
         return f * epochs * fit_pairs(config, f) * per_pair * (1 + config.fractions[1] / 3)  # + validation passes
@@ -60,5 +60,5 @@ def plan_line(config: MIConfig, folds: int, per_pair: float) -> str:
     fits = f"{folds} folds" if folds > 1 else "1 fit"
     typical = seconds(folds, TYPICAL_EPOCHS)
     line = f"{PLAN_PREFIX}{fits} × ≤ {config.max_epochs} epochs on {config.samples:,} pairs, ≈ {typical:.0f} s"
-    line += f" here (≤ {seconds(folds, config.max_epochs):.0f} s at the epoch cap)"
+    line += f" here at {TYPICAL_EPOCHS} epochs a fold (≤ {seconds(folds, config.max_epochs):.0f} s at the epoch cap)"
     return line + (f"; --folds 2 ≈ {seconds(2, TYPICAL_EPOCHS):.0f} s" if folds > 2 else "")
