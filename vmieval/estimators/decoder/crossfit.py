@@ -98,6 +98,11 @@ def fold_plan(fold_of: torch.Tensor, fold: int, val_share: float) -> tuple[torch
     return test_idx, rest[:-n_val], rest[-n_val:]
 
 
+def fresh_count(samples: int, folds: int, batch: int = DEFAULT_BATCH) -> int:
+    """Fresh pairs drawn beside the S fitted ones: S/F, and at least 8 contrastive batches."""
+    return max(samples // folds, 8 * batch)
+
+
 def _select(pairs: GeneratedPairs, idx: torch.Tensor) -> GeneratedPairs:
     dev = pairs.x_hat.device
     return GeneratedPairs(
@@ -228,7 +233,7 @@ def crossfit_q_bound(
     encoded = split if posterior is not None else None
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    n_fresh = max(config.samples // folds, 8 * batch)  # enough batches for the contrastive rows
+    n_fresh = fresh_count(config.samples, folds, batch)
     on_batch = (lambda done, total: progress("pairs", done, total)) if progress is not None else None
     made = generate_pairs(
         model, target, config.codes, config.samples + n_fresh, generator, posterior, on_batch=on_batch
