@@ -10,7 +10,8 @@ comparison the per-image U and the between-fold spread) are kept. An SD from n r
 uncertain: `sd_ci95` is its chi-square 95% interval.
 
 Each finished (procedure, seed) is one JSON line in `--cache` (resumable; `--only 1,3` runs just
-those seeds, so two processes can share the work, and writes no summary).
+those seeds, so two processes can share the work, and writes no summary; `--summary-only` summarises
+the cached seeds without running any).
 
     nice -n 10 .venv/bin/python benchmarks/interval_width.py CHECKPOINT [--seeds 8] [--data-dir DIR] [--no-single]
 """
@@ -112,6 +113,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--only", default=None, help="comma-separated seeds to run (fills the cache only)")
     parser.add_argument("--no-single", action="store_true", help="rerun the cross-fitted bound only")
+    parser.add_argument("--summary-only", action="store_true", help="summarise the cached seeds, run none")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS / "interval_width.json")
     parser.add_argument("--cache", type=Path, default=None, help="default: OUT with .seeds.jsonl")
@@ -129,6 +131,8 @@ def main() -> None:
     data = fit_to_spec(load_images(args.dataset, "test", data_dir=args.data_dir), model.spec)
     target = parse_target(default_target(model.spec), model.spec)
     split = encode_split(model, data)
+    if args.summary_only:
+        seeds = [s for s in seeds if any((p, s) in done for p in procedures)]
     for seed in seeds:
         for procedure in procedures:
             if (procedure, seed) not in done:
