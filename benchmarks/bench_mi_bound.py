@@ -5,9 +5,16 @@ MLP Q, early stopping) on an MLP reference model, and measures the machine's flo
 the same process (best of several large torch.matmul calls, same thread count), so the Q fit's
 achieved FLOP/s can be read as a fraction of what this CPU can do.
 
-Q-fit FLOPs are counted for the MLP Q's linear layers only (they are >99% of its arithmetic):
-2·Σ(in·out) per pair forward, 6·Σ(in·out) per pair for a training step (forward + both backward
-products), times the pairs trained on and scored during validation.
+Q-fit FLOPs are counted exactly for the MLP Q's linear layers (they are >99% of its arithmetic):
+2·Σ(in·out) per pair forward; a training step adds the weight gradients (2·Σ(in·out)) and the input
+gradients of every layer but the first (its input is data: 2·Σ(in·out) − 2·in₁·out₁), so
+6·Σ(in·out) − 2·in₁·out₁ per trained pair (counting 6·Σ, as this script once did, overstates the MNIST
+Q's figure by 1.3x), times the pairs trained on and scored during validation. Q's input is the image
+after the cost policy's front end (`decoder/policy.py`).
+
+`--workload` instead runs the fixed yardstick the mi-bound speed target is stated against: 25 float32
+matmuls of 2048² (25·2·2048³ = 429.5 GFLOP) on one thread; time it as a whole process beside
+`vmieval mi-bound` (both with OMP_NUM_THREADS=1) and compare CPU seconds.
 
     .venv/bin/python benchmarks/bench_mi_bound.py [--checkpoint /tmp/ref/mnist-joint-mi.pt]
         [--data-dir ../shared/data/mnist] [--target c] [--samples 20000] [--batch-size B] [--lr LR] [--threads N]
@@ -29,8 +36,9 @@ from vmieval.architectures import build_architecture
 from vmieval.data import load_images
 from vmieval.encoded import encode_split
 from vmieval.estimators import MIConfig, estimate_mi
+from vmieval.estimators.decoder.policy import front_pool
+from vmieval.estimators.decoder.qnet import QNetwork, q_parts
 from vmieval.frozen import CheckpointInfo, FrozenVAE
-from vmieval.qnet import QNetwork, q_parts
 from vmieval.spec import parse_target
 
 REFERENCE = Path("/tmp/ref/mnist-joint-mi.pt")
@@ -74,11 +82,31 @@ def reference_model(path: Path) -> tuple[FrozenVAE, str]:
     return FrozenVAE.from_module(module, preset.spec(), info), note
 
 
-def q_linear_macs(model: FrozenVAE, target: str, config: MIConfig) -> int:
-    """Σ(in·out) over the MLP Q's linear layers: multiply-adds per pair in one forward pass."""
-    q = QNetwork(model.spec.observation_shape, q_parts(model.spec, parse_target(target, model.spec)), "mlp",
-                 config.q_hidden)  # fmt: skip
-    return sum(m.in_features * m.out_features for m in q.modules() if isinstance(m, nn.Linear))
+def q_linear_macs(model: FrozenVAE, target: str, config: MIConfig) -> list[int]:
+    """in·out of each of the MLP Q's linear layers, in order: multiply-adds per pair in one forward pass."""
+    shape = model.spec.observation_shape
+    pool = front_pool(shape, config.q_front)
+    parts = q_parts(model.spec, parse_target(target, model.spec))
+    q = QNetwork(shape, parts, "mlp", config.q_hidden, pool)
+    return [m.in_features * m.out_features for m in q.modules() if isinstance(m, nn.Linear)]
+
+
+def q_fit_flops(macs: list[int], trained: int, scored: int) -> float:
+    """Exact FLOPs of the Q fit: (6·Σ − 2·first layer) per trained pair, 2·Σ per scored pair."""
+    return (6 * sum(macs) - 2 * macs[0]) * trained + 2 * sum(macs) * scored
+
+
+WORKLOAD_N, WORKLOAD_CALLS = 2048, 25  # 25 · 2 · 2048³ = 429.5 GFLOP
+
+
+def matmul_workload() -> float:
+    """The fixed single-thread yardstick: WORKLOAD_CALLS float32 [N, N] @ [N, N] products; its GFLOP."""
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(WORKLOAD_N, WORKLOAD_N, generator=g), torch.randn(WORKLOAD_N, WORKLOAD_N, generator=g)
+    for _ in range(WORKLOAD_CALLS):
+        torch.matmul(a, b)
+    return WORKLOAD_CALLS * 2 * WORKLOAD_N**3 / 1e9
 
 
 def main() -> None:
@@ -90,7 +118,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=MIConfig.batch_size)
     parser.add_argument("--lr", type=float, default=MIConfig.lr)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--workload", action="store_true", help="run only the fixed 429.5-GFLOP matmul yardstick")
     args = parser.parse_args()
+    if args.workload:
+        t0 = time.process_time()
+        gflop = matmul_workload()
+        print(f"matmul workload: {gflop:.1f} GFLOP in {time.process_time() - t0:.2f} CPU-s, 1 thread")
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -114,7 +148,7 @@ def main() -> None:
     if result.qbound is not None:
         curve = result.qbound.curve
         macs = q_linear_macs(model, result.target, config)
-        flops = 6 * macs * curve.samples_trained + 2 * macs * curve.samples_scored
+        flops = q_fit_flops(macs, curve.samples_trained, curve.samples_scored)
         rate = flops / curve.seconds
         best_peak = max(peak, peak_after)
         print(f"Q fit:   {len(curve.val_log_q)} epochs (best {curve.best_epoch}), {curve.samples_trained:,} pairs "

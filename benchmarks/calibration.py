@@ -38,8 +38,8 @@ from calibration_cases import DecoderCase, EncoderCase, decoder_cases, encoder_c
 from vmieval.data import ImageData  # noqa: E402
 from vmieval.encoded import encode_split  # noqa: E402
 from vmieval.estimators import Estimate, MIConfig, encoder_mi, q_bound  # noqa: E402
-from vmieval.estimators.crossfit import crossfit_q_bound  # noqa: E402
-from vmieval.estimators.intervals import Z95  # noqa: E402
+from vmieval.estimators.decoder.crossfit import crossfit_q_bound  # noqa: E402
+from vmieval.estimators.decoder.intervals import Z95  # noqa: E402
 from vmieval.outputs import atomic_write  # noqa: E402
 from vmieval.spec import parse_target  # noqa: E402
 

@@ -10,7 +10,8 @@ comparison the per-image U and the between-fold spread) are kept. An SD from n r
 uncertain: `sd_ci95` is its chi-square 95% interval.
 
 Each finished (procedure, seed) is one JSON line in `--cache` (resumable; `--only 1,3` runs just
-those seeds, so two processes can share the work, and writes no summary).
+those seeds, so two processes can share the work, and writes no summary; `--summary-only` summarises
+the cached seeds without running any).
 
     nice -n 10 .venv/bin/python benchmarks/interval_width.py CHECKPOINT [--seeds 8] [--data-dir DIR] [--no-single]
 """
@@ -34,7 +35,7 @@ from vmieval.checkpoints import load_checkpoint
 from vmieval.data import fit_to_spec, load_images
 from vmieval.encoded import EncodedSplit, encode_split
 from vmieval.estimators import MIConfig, default_target, q_bound
-from vmieval.estimators.crossfit import DEFAULT_FOLDS, crossfit_q_bound
+from vmieval.estimators.decoder.crossfit import DEFAULT_FOLDS, crossfit_q_bound
 from vmieval.frozen import FrozenVAE
 from vmieval.outputs import atomic_write
 from vmieval.spec import Target, parse_target
@@ -52,9 +53,26 @@ def run_seed(model: FrozenVAE, target: Target, split: EncodedSplit, procedure: s
     cross = crossfit_q_bound(model, target, config, g, split)
     ba = next(e for e in cross.estimates() if e.valid)
     i = cross.intervals[ba.key]
+    rows = {e.key: {"value": e.value, "reported_stderr": e.stderr, "raw_stderr": cross.intervals[e.key].stderr}
+            for e in cross.estimates() if e.valid}  # fmt: skip
     return {"value": ba.value, "reported_stderr": ba.stderr, "raw_stderr": i.stderr,
             "df": i.df if math.isfinite(i.df) else None, "variance_pairs": i.pairs, "variance_q_fit": i.q_fit,
-            "variance_images": i.images, "variance_folds": i.folds, "seconds": time.perf_counter() - t0}  # fmt: skip
+            "variance_images": i.images, "variance_folds": i.folds, "seconds": time.perf_counter() - t0,
+            "rows": rows, "policy": {k: ba.params[k] for k in ("precision", "front", "optimiser")}}  # fmt: skip
+
+
+def row_summary(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per valid cross-fitted row (Barber-Agakov, Fano, InfoNCE, NWJ, interpolated): SD over reruns
+    beside the mean reported and raw stderr, as ratios (an honest stderr reads near 1)."""
+    out: dict[str, dict[str, float]] = {}
+    for key in runs[0].get("rows", {}):
+        values = [r["rows"][key]["value"] for r in runs]
+        sd = statistics.stdev(values)
+        reported = statistics.fmean(r["rows"][key]["reported_stderr"] for r in runs)
+        raw = statistics.fmean(r["rows"][key]["raw_stderr"] for r in runs)
+        out[key] = {"mean": statistics.fmean(values), "sd_over_reruns": sd, "mean_reported_stderr": reported,
+                    "reported_stderr_over_sd": reported / sd, "raw_stderr_over_sd": raw / sd}  # fmt: skip
+    return out
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -73,6 +91,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "median_reported_stderr_over_sd": statistics.median(reported) / sd,
         "mean_raw_stderr_over_sd": statistics.fmean(raw) / sd,
     }
+    if "rows" in runs[0]:
+        out["rows"] = row_summary(runs)
     if "variance_pairs" in runs[0]:
         out["df"] = [r["df"] for r in runs]
         for part in ("pairs", "q_fit", "images", "folds"):  # as a stderr of the mean: √(mean variance)
@@ -93,6 +113,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--only", default=None, help="comma-separated seeds to run (fills the cache only)")
     parser.add_argument("--no-single", action="store_true", help="rerun the cross-fitted bound only")
+    parser.add_argument("--summary-only", action="store_true", help="summarise the cached seeds, run none")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS / "interval_width.json")
     parser.add_argument("--cache", type=Path, default=None, help="default: OUT with .seeds.jsonl")
@@ -110,6 +131,8 @@ def main() -> None:
     data = fit_to_spec(load_images(args.dataset, "test", data_dir=args.data_dir), model.spec)
     target = parse_target(default_target(model.spec), model.spec)
     split = encode_split(model, data)
+    if args.summary_only:
+        seeds = [s for s in seeds if any((p, s) in done for p in procedures)]
     for seed in seeds:
         for procedure in procedures:
             if (procedure, seed) not in done:
@@ -145,6 +168,8 @@ def main() -> None:
     print(
         json.dumps({k: {m: v for m, v in s.items() if not isinstance(v, list)} for k, s in summary.items()}, indent=1)
     )
+    for key, row in summary.get("cross-fit", {}).get("rows", {}).items():
+        print(f"{key}: stderr/SD reported {row['reported_stderr_over_sd']:.2f}, raw {row['raw_stderr_over_sd']:.2f}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from bench_mi_bound import REFERENCE, cpu_model, matmul_peak, q_linear_macs, reference_model
+from bench_mi_bound import REFERENCE, cpu_model, matmul_peak, q_fit_flops, q_linear_macs, reference_model
 from reproduce import MNIST_DIR
 from torch import nn
 from vmieval.trainers import TrainEvent, resolve_config, train
@@ -150,9 +150,9 @@ def main() -> None:
           f"model {note}: {wall:.2f} s; phases {phases}")  # fmt: skip
     print(f"float32 matmul peak: {peak / 1e9:.1f} GFLOP/s (2048^2 matmul, best of 8)")
     if result.qbound is not None:
-        # Q-fit arithmetic as in bench_mi_bound.py: 6·MACs per trained pair, 2·MACs per scored pair.
+        # Q-fit arithmetic counted exactly, as in bench_mi_bound.py
         curve, macs = result.qbound.curve, q_linear_macs(model, result.target, MIConfig())
-        rate = (6 * macs * curve.samples_trained + 2 * macs * curve.samples_scored) / curve.seconds
+        rate = q_fit_flops(macs, curve.samples_trained, curve.samples_scored) / curve.seconds
         print(f"Q fit: {rate / 1e9:.1f} GFLOP/s = {rate / peak:.0%} of the matmul peak")
 
 

@@ -5,7 +5,8 @@ lines once the work has run for `PLAIN_PERIOD_S` seconds: then one when a step s
 and one per running step every `PLAIN_PERIOD_S` seconds, so a long job is never minutes of silence
 and a log never fills with redraws, while a quick command (or one refused at its first step) prints
 only its result or its one-line error. `--quiet` shows nothing. Both kinds mark every step finished
-when the work ends, so no finished step reads 0/1.
+when the work ends, so no finished step reads 0/1. A step whose description holds the Q plan
+(`PLAN_PREFIX`: what will be fitted and how long it should take) is also printed at once as a line.
 
 The object returned by `progress()` offers the part of `rich.progress.Progress` that commands use:
 `add_task`, `update`, `advance`, `tasks`, and use as a context manager.
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from vmieval.cli import output
+
+from vmieval.estimators.config import PLAN_PREFIX
 
 PLAIN_PERIOD_S = 15.0
 
@@ -56,6 +59,12 @@ def _finish(bar: Any, task_id: Any) -> None:
         bar.update(task_id, completed=task.total)
 
 
+def _plan_line(show: Callable[[str], Any], description: str | None) -> None:
+    """Show the part of `description` from the Q plan on as a line of its own (nothing if it holds none)."""
+    if description is not None and PLAN_PREFIX in description:
+        show(description[description.index(PLAN_PREFIX) :])
+
+
 def _terminal_progress() -> Any:
     from rich.console import Console
     from rich.progress import (
@@ -68,6 +77,14 @@ def _terminal_progress() -> Any:
     )
 
     class FinishingProgress(Progress):
+        def add_task(self, description: str, *args: Any, **kwargs: Any) -> Any:
+            _plan_line(self.console.print, description)
+            return super().add_task(description, *args, **kwargs)
+
+        def update(self, task_id: Any, *args: Any, description: str | None = None, **kwargs: Any) -> None:
+            _plan_line(self.console.print, description)
+            super().update(task_id, *args, description=description, **kwargs)
+
         def __exit__(self, exc_type: Any, *rest: Any) -> None:
             if exc_type is None:
                 for task in self.tasks:
@@ -118,6 +135,7 @@ class PlainProgress:
                 self.update(task.id, completed=task.total if task.total is not None else task.completed)
 
     def add_task(self, description: str, total: float | None = 100.0, completed: float = 0, **fields: Any) -> int:
+        _plan_line(self._line, description)
         task = PlainTask(len(self.tasks), description, total, completed, dict(fields))
         self.tasks.append(task)
         self._print(task)
@@ -136,6 +154,8 @@ class PlainProgress:
         description: str | None = None,
         **fields: Any,
     ) -> None:
+        if description != self.tasks[task_id].description:
+            _plan_line(self._line, description)
         task = self.tasks[task_id]
         renamed = description is not None and description != task.description
         if total is not None:
@@ -150,8 +170,11 @@ class PlainProgress:
         if task.finished:
             if not task.printed_finished:
                 self._print(task)
-        elif renamed or self.clock() - task.last_printed >= self.period:
+        elif (renamed and PLAN_PREFIX not in task.description) or self.clock() - task.last_printed >= self.period:
             self._print(task)
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
 
     def _print(self, task: PlainTask) -> None:
         now = self.clock()

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from vmieval.cli.output import Block, Cell, Column, Notes, SideBySide, Styled, Table
 
-from vmieval.estimators.intervals import Difference
+from vmieval.estimators.decoder.intervals import Difference
 from vmieval.results import Comparison, Report
 
 

@@ -12,6 +12,7 @@ from vmieval.distributions import CategoricalPosterior
 from vmieval.encoded import encode_split
 from vmieval.errors import DataError
 from vmieval.estimators.config import MIConfig
+from vmieval.estimators.decoder.crossfit import fresh_count
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.results import ReportConfig, build_report
 from vmieval.spec import ModelSpec, categorical, gaussian, parse_target
@@ -51,8 +52,8 @@ def test_a_report_encodes_each_image_exactly_once() -> None:
         report = build_report(model, data, f"m{seed}", config)
         assert encode.images == len(data), "a report must encode its split exactly once"
         cells = sum(g.cells.shape[0] * g.cells.shape[1] for g in report.traversals.grids)
-        # cross-fitting also decodes S/F fresh pairs that every fold's Q scores (its fitting noise)
-        fresh = config.mi.samples // config.mi.folds if config.mi.folds > 1 else 0
+        # cross-fitting also decodes the fresh pairs that every fold's Q scores (its fitting noise)
+        fresh = fresh_count(config.mi.samples, config.mi.folds) if config.mi.folds > 1 else 0
         recons = len(report.traversals.sample_indices)
         assert decode.images == len(data) * config.elbo.samples + config.mi.samples + fresh + cells + recons
         assert report.estimates and report.elbo is not None and report.cluster is not None

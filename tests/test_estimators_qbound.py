@@ -1,4 +1,4 @@
-"""Known-answer tests for the decoder-side bounds (vmieval.estimators.qbound, .qfit, .pairs).
+"""Known-answer tests for the decoder-side bounds (vmieval.estimators.decoder.bound, .qfit, .pairs).
 
 Decoders are plain callables on tiny images, so Q fits in a second or two and the true
 I(t; x_hat) is known: 0 for a decoder that ignores c, H(c) for one that draws c as K distinct
@@ -15,7 +15,7 @@ import torch
 from vmieval.data import ImageData
 from vmieval.encoded import EncodedSplit, encode_split
 from vmieval.estimators import MIConfig, estimate_mi, fano_bound, q_bound
-from vmieval.estimators.pairs import stratified_owners
+from vmieval.estimators.decoder.pairs import stratified_owners
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import ModelSpec, categorical, gaussian, parse_target
 

@@ -1,4 +1,4 @@
-"""Known-answer tests for InfoNCE, NWJ and the interpolated bound (vmieval.estimators.variational).
+"""Known-answer tests for InfoNCE, NWJ and the interpolated bound (vmieval.estimators.decoder.variational).
 
 The channel is a tiny FrozenVAE: K categories shown as K templates, except that with probability ε
 (chosen by a Gaussian latent) another category's template is shown, so I(c; x_hat) =
@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 
 from vmieval.estimators import MIConfig
-from vmieval.estimators.pairs import generate_pairs
-from vmieval.estimators.qfit import fit_q
-from vmieval.estimators.variational import critic_scores, interpolated_terms, variational_terms
+from vmieval.estimators.decoder.fit import fit_q
+from vmieval.estimators.decoder.pairs import generate_pairs
+from vmieval.estimators.decoder.qnet import QNetwork, QPart, q_parts
+from vmieval.estimators.decoder.variational import critic_scores, interpolated_terms, variational_terms
 from vmieval.frozen import CheckpointInfo, FrozenVAE
-from vmieval.qnet import QNetwork, QPart, q_parts
 from vmieval.spec import ModelSpec, categorical, gaussian, parse_target
 
 INFO = CheckpointInfo("test", "test", "", "callables")

@@ -22,8 +22,8 @@ from torch import nn
 from vmieval.trainers.objectives import forward, target_entropy
 
 from vmieval.distributions import CategoricalPosterior, Posterior
+from vmieval.estimators.decoder.qnet import QNetwork
 from vmieval.estimators.encoder import categorical_mi
-from vmieval.qnet import QNetwork
 from vmieval.spec import ModelSpec, Target
 
 # What `evaluate` records on held-out images; both trainers' histories carry these keys.

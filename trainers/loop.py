@@ -42,8 +42,8 @@ from vmieval.checkpoints.native import parse_metadata
 from vmieval.data import load_images
 from vmieval.distributions import Posterior
 from vmieval.errors import CheckpointError, UsageError
+from vmieval.estimators.decoder.qnet import QNetwork, q_parts
 from vmieval.outputs import check_writable
-from vmieval.qnet import QNetwork, q_parts
 from vmieval.spec import ModelSpec, Target, parse_target
 
 

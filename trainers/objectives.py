@@ -5,7 +5,7 @@ a code is drawn per block (reparameterised Gaussian; Gumbel-softmax relaxed one-
 categorical block, so gradients reach the encoder), and decoded into likelihood parameters. Then
 - ELBO(x) = log p(x|z, c) - sum_blocks KL(q(block|x) || p(block)), per image [B];
 - the Barber-Agakov bound on I(target; x_hat) = H(target) + E[log Q(target | x_hat)], where
-  x_hat is the decoder MEAN of the same forward pass and Q is `vmieval.qnet.QNetwork`.
+  x_hat is the decoder MEAN of the same forward pass and Q is `vmieval.estimators.decoder.qnet.QNetwork`.
 For a categorical target, Q is scored against the relaxed sample itself (cross-entropy with the
 soft one-hot; exact log Q(c|x_hat) once codes are hard, as in evaluation): asked for the hard
 Gumbel-max index instead, the decoder learns to write that index into x_hat whatever the encoder
@@ -40,7 +40,7 @@ from vmieval.distributions import (
     prior_entropy,
     target_values,
 )
-from vmieval.qnet import QNetwork
+from vmieval.estimators.decoder.qnet import QNetwork
 from vmieval.spec import ModelSpec, Target
 
 

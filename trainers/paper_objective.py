@@ -24,7 +24,7 @@ from torch import nn
 from vmieval.trainers.objectives import ForwardPass
 
 from vmieval.distributions import concat_latent, sample_prior, target_values
-from vmieval.qnet import QNetwork
+from vmieval.estimators.decoder.qnet import QNetwork
 from vmieval.spec import ModelSpec, Target
 
 

@@ -16,7 +16,10 @@ from typing import Any, Literal
 from vmieval.choices import SPLITS
 from vmieval.errors import UsageError
 
+PLAN_PREFIX = "Q plan: "  # starts the one-line plan of the Q fits; progress displays show it as a line of its own
 Codes = Literal["posterior", "prior"]
+Precision = Literal["auto", "bf16", "fp32"]
+Front = Literal["auto", "full"]
 
 
 @dataclass(frozen=True)
@@ -28,9 +31,11 @@ class MIConfig:
         (code, x_hat) pairs. split: the data split the images came from (recorded in every row).
         fractions: fit / validation / held-out shares of the pairs. folds: the decoder-side bounds are
         cross-fitted over this many folds (a fresh Q per fold, every pair scored once; the stderr
-        then includes Q's fitting noise, see `intervals.py`); 1 fits one Q on the `fractions` split,
+        then includes Q's fitting noise, see `decoder/intervals.py`); 1 fits one Q on the `fractions` split,
         whose per-pair stderr ignores that noise. collapse_margin: the encoder is flagged as
-        collapsed when H(mean_x q(c|x)) < (1 - collapse_margin) * log K.
+        collapsed when H(mean_x q(c|x)) < (1 - collapse_margin) * log K. precision: Q's arithmetic
+        (auto: bf16 where the device has it natively); q_front: auto pools images larger than 32 px a side
+        to at most 32 in front of Q, full feeds every pixel (see `decoder/policy.py`).
     """
 
     target: str | None = None
@@ -47,6 +52,8 @@ class MIConfig:
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     folds: int = 5
     q_bound: bool = True
+    precision: Precision = "auto"
+    q_front: Front = "auto"
     collapse_margin: float = 0.1
     chunk: int = 1024
 
@@ -55,6 +62,10 @@ class MIConfig:
             raise UsageError(f"codes must be 'posterior' or 'prior', got {self.codes!r}")
         if self.q_arch not in ("mlp", "conv"):
             raise UsageError(f"Q architecture must be 'mlp' or 'conv', got {self.q_arch!r}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise UsageError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if self.q_front not in ("auto", "full"):
+            raise UsageError(f"Q front end must be 'auto' or 'full', got {self.q_front!r}")
         if self.split not in SPLITS:
             raise UsageError(f"unknown split {self.split!r}; choose one of {', '.join(SPLITS)}")
         for name in ("samples", "q_hidden", "max_epochs", "patience", "batch_size", "chunk", "folds"):

@@ -1,37 +1,10 @@
 """Ground-truth factors: I_q(z_j; v_k) for every Gaussian latent dimension and factor, and MIG.
 
-Estimand (encoder side, as everywhere in vmieval): p_data(x) is the empirical distribution of the N
-given images, each carrying integer factor classes v(x) [F] (continuous factors, e.g. dSprites'
-`latents_values`, are taken by their classes, `latents_classes`), and z_j ~ q(z_j|x). Then
-    I_q(z_j; v_k) = H(z_j) − H(z_j | v_k) = E[log q̄_{v_k}(z_j) − log q̄(z_j)],
-where q̄ = (1/N) Σ_n q(z_j|x_n) is the aggregate posterior of the dim and q̄_v the same mixture over
-the N_v images whose factor k has class v. Estimated by Monte Carlo with one code per image (the
-draws of `encoder.sample_codes` and the full-dataset mixture of `encoder.monte_carlo_mi`, with the
-density matrix of `aggregate.log_q_matrix`, [chunk, N] at a time):
-term_n = log q̄_{v_n}(t_n) − log q̄(t_n), t_n ~ q(z_j|x_n); stderr = std_n(term) / √N. Each term is
-at most log(N / N_v), so the estimate never exceeds the plug-in H(v_k) by more than noise.
-The same draws give I_q(x; z_j) (terms log q(t_n|x_n) − log q̄(t_n)), which bounds every I_q(z_j; v_k)
-(data processing) and exposes saturation: when posteriors barely overlap (I_q(x; z_j) near log N)
-a code identifies its image, hence every factor, and I_q(z_j; v_k) reads H(v_k) for that dim.
-Cost: O(D · N²) density evaluations, one pass per dim for all factors together (each class mixture
-is a sum over the same exponentiated matrix); memory O(chunk · N).
-
-Chance level: a code's own posterior weighs 1/N_v in q̄_v but 1/N in q̄, so with few images per class
-the value is positive even for a dim independent of the factor (it is the estimand's true value on
-this finite set, in which a code partly identifies its image). `null_values` is the same estimator
-on the same draws with the factor rows permuted among the images (same class sizes, seeded): what
-each cell reads at chance. Published MIGs use dSprites' full grid (over 18k images per class),
-where that null is near 0; on a few thousand images with 32- or 40-class factors it is not.
-
-MIG (Chen et al. 2018, β-TCVAE): per factor, (I of the most informative dim − I of the second) /
-H(v_k), averaged over factors. Its stderr holds the top-two choice and H(v_k) fixed: the per-image
-gap terms averaged over factors, std / √N. Factors with a single class (H = 0, dSprites' colour)
-are left out of the average and named.
-
-Beside it, labelled as such, disentanglement_lib's discrete MIG (`evaluation/metrics/mig.py`): each
-posterior mean binned into 20 equal-width bins over its range, sklearn `mutual_info_score` against
-the factor classes, normalised by the factor's entropy, so numbers compare with published tables.
-Its stderr is a seeded bootstrap over images (it has no per-image terms).
+Estimand (encoder side): I_q(z_j; v_k) = E[log q̄_{v_k}(z_j) − log q̄(z_j)] over the N given images with
+integer factor classes v [N, F], z_j ~ q(z_j|x), q̄ the dim's aggregate posterior and q̄_v the mixture over
+the images of class v; a Monte-Carlo estimate, one code per image, stderr std(term)/√N; a permutation
+null gives chance level. MIG (Chen et al. 2018, β-TCVAE) and disentanglement_lib's binned discrete MIG
+beside it. Derivation, cost and chance level: docs/estimators.md.
 """
 
 from __future__ import annotations

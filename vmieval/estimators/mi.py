@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,15 +20,15 @@ import torch
 from vmieval.encoded import EncodedSplit
 from vmieval.errors import DataError
 from vmieval.estimators.config import MIConfig
-from vmieval.estimators.crossfit import crossfit_q_bound
+from vmieval.estimators.decoder.bound import QBoundResult
+from vmieval.estimators.decoder.crossfit import crossfit_q_bound
+from vmieval.estimators.decoder.plan import Progress
+from vmieval.estimators.decoder.single import q_bound
 from vmieval.estimators.encoder import EncoderResult, encoder_mi
 from vmieval.estimators.estimate import Estimate, qualify
 from vmieval.estimators.latents import weak_target_warnings
-from vmieval.estimators.qbound import QBoundResult, q_bound
 from vmieval.frozen import FrozenVAE
 from vmieval.spec import ModelSpec, parse_target
-
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,10 @@ def estimate_mi(
 ) -> MIResult:
     """Run every estimator that fits `config.target` on the encoded `split` (labels optional).
 
-    `generator` defaults to one seeded with `config.seed`; all randomness comes from it.
+    `generator` defaults to one seeded with `config.seed`; all randomness comes from it. `progress`
+    receives (phase, done, total): the encoder side, the pairs decoded, the plan of the Q fits (a phase
+    whose name is the plan line, with its time estimate), each fold's epochs (a fold that stops early
+    ends at the epochs it ran) and the scoring.
     """
     if split.n < 2:
         raise DataError(f"MI estimation needs at least 2 images, got {split.n}")
@@ -125,17 +127,10 @@ def estimate_mi(
 
     bound = None
     if config.q_bound:
-        if progress:
-            progress("Q fit", 0, config.max_epochs)
-
-        def on_epoch(epoch: int, total: int, val: float) -> None:
-            if progress:
-                progress("Q fit", epoch, total)
-
         if config.folds > 1:
-            bound = crossfit_q_bound(model, target, config, generator, split, config.folds, on_epoch=on_epoch)
+            bound = crossfit_q_bound(model, target, config, generator, split, config.folds, progress=progress)
         else:
-            bound = q_bound(model, target, config, generator, split, on_epoch)
+            bound = q_bound(model, target, config, generator, split, progress)
         timings.update(bound.seconds)
         if bound.still_improving:
             warnings.append(f"Q was still improving at max_epochs={config.max_epochs}; the bound may be loose")

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from vmieval.estimators.decoder.intervals import Difference, Interval, difference_interval
 from vmieval.estimators.estimate import Estimate
-from vmieval.estimators.intervals import Difference, Interval, difference_interval
 from vmieval.results.report import Report
 
 

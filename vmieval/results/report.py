@@ -23,10 +23,10 @@ from vmieval.analysis.curves import TrainingCurves
 from vmieval.analysis.elbo import ElboResult
 from vmieval.analysis.traversals import Grid, Traversals
 from vmieval.data import Dataset, ImageData
+from vmieval.estimators.decoder.bound import QBoundResult
 from vmieval.estimators.estimate import Estimate
 from vmieval.estimators.factors import FactorReport, MIGScore
 from vmieval.estimators.latents import LatentSummary
-from vmieval.estimators.qbound import QBoundResult
 from vmieval.frozen import FrozenVAE
 
 SCHEMA_VERSION = 2

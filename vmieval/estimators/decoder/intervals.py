@@ -1,34 +1,10 @@
 """Intervals that mean what they say: cross-fitted decoder-side bounds, and differences between models.
 
-Why: a Q bound's per-pair standard error sees only the spread of log Q over one set of held-out
-pairs. It misses the randomness of fitting Q (initial weights, minibatch order, which pairs it was
-fitted on), which dominates when Q is almost always right: the per-pair terms are then mostly ≈ 0
-with rare large misses, and two fits of Q disagree by more than either one's stderr claims.
-
-Cross-fitting: the pairs are split into F folds, grouped by source image (pairs whose codes were
-drawn from the same image's posterior share a fold; prior codes are split at random). For each fold
-a fresh Q is fitted on the other folds (early-stopped on a slice of them) and scores that fold. Every
-pair is held out exactly once, so the bound is the mean over all S pairs: an unbiased estimate of the
-mean held-out bound of this fitting procedure, for this model and these images (the estimand).
-
-Its variance given the images has two parts (`crossfit_interval`), each estimated where it is
-seen most sharply:
-- drawing the pairs: with posterior codes every image is used equally often (stratified), so only
-  the spread of the terms *within* an image counts, σ²_w/S, pooled over all S held-out terms (an
-  image's pairs share a fold and its Q); with prior codes every pair is its own draw;
-- fitting Q: each fold's Q lands a random amount better or worse (variance τ²). After the fits,
-  S/F fresh pairs, which no Q was fitted or early-stopped on, are scored by all F Qs; on the same
-  pairs the F scores differ only by the fit, so their variance estimates τ² (plus the Qs'
-  pair-by-pair disagreement over S/F pairs: a little on the safe side), and τ²/F is its share of
-  the mean.
-The spread of the F fold values, the obvious alternative, is swamped by the differences between
-the images that fell in each fold (its expectation is U + τ²/F, with U the variance had the images
-too been drawn afresh): with F − 1 degrees of freedom, its excess over U is too noisy to estimate a
-small τ². It stands in only when there are no fresh scores. The τ² part has F − 1 degrees of
-freedom and the pair part many (fewer than the images when the terms are heavy-tailed, mostly ≈ 0
-with rare misses: each part's own from the empirical variance of its contributions; no term is
-clipped), so the 95% interval is Student's t with Welch–Satterthwaite degrees of freedom. Rows carry `stderr` =
-half-width / 1.96, so value ± 1.96·stderr is that interval.
+`crossfit_interval`: the variance of a cross-fitted mean given the images, the sum of drawing the
+pairs (within-image spread over S terms [S], clustered by source image) and fitting Q (the spread of
+the F fold Qs' scores on the same fresh pairs, /F); a Student-t interval with Welch–Satterthwaite
+degrees of freedom, reported as stderr = half-width / 1.96. `difference_interval`: b − a of two
+independent estimates. The derivation is in docs/estimators.md ("Intervals").
 """
 
 from __future__ import annotations

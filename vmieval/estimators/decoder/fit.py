@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import torch
 
 from vmieval.estimators.config import MIConfig
-from vmieval.estimators.pairs import GeneratedPairs
-from vmieval.qnet import QNetwork, QPart
+from vmieval.estimators.decoder.pairs import GeneratedPairs
+from vmieval.estimators.decoder.policy import FitPolicy, resolve_policy
+from vmieval.estimators.decoder.qnet import QNetwork, QPart
 
 EpochCallback = Callable[[int, int, float], None]  # (epoch, max_epochs, validation mean log Q)
 MIN_IMPROVEMENT = 1e-4  # nats: smaller validation gains do not reset the patience counter
@@ -63,6 +64,13 @@ class QCurve:
         }
 
 
+def epoch_progress(progress: Callable[[str, int, int], None] | None, phase: str) -> EpochCallback | None:
+    """An EpochCallback that reports `phase` as (epoch, max_epochs)."""
+    if progress is None:
+        return None
+    return lambda epoch, total, _: progress(phase, epoch, total)
+
+
 @torch.no_grad()
 def evaluate_q(q: QNetwork, pairs: GeneratedPairs, batch_size: int = 4096) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Per pair: log Q(t | x_hat) [S] (float64, CPU), and for each categorical part a bool [S] that is
@@ -89,15 +97,21 @@ def fit_q(
     config: MIConfig,
     generator: torch.Generator,
     on_epoch: EpochCallback | None = None,
+    policy: FitPolicy | None = None,
 ) -> tuple[QNetwork, QCurve]:
-    """Train a fresh QNetwork on `fit`, early-stopped on `val`; returns the best-epoch Q and its curve."""
+    """Train a fresh QNetwork on `fit`, early-stopped on `val`; returns the best-epoch Q and its curve.
+
+    `policy` (precision, front end, optimiser) defaults to `resolve_policy` for these pairs."""
     start = time.perf_counter()
     device = fit.x_hat.device
+    shape = tuple(fit.x_hat.shape[1:])
+    policy = policy or resolve_policy(config, shape, device)
     init_seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
-        q = QNetwork(tuple(fit.x_hat.shape[1:]), parts, config.q_arch, config.q_hidden).to(device)
-    optimiser = torch.optim.Adam(q.parameters(), lr=config.lr)
+        q = QNetwork(shape, parts, config.q_arch, config.q_hidden, policy.pool, policy.precision == "bf16")
+        q = q.to(device)
+    optimiser = policy.adam(q.parameters(), config.lr)
     # Halve the rate after every epoch without a gain of MIN_IMPROVEMENT (eps=0: never stop halving).
     schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimiser, mode="max", factor=0.5, patience=0, threshold=MIN_IMPROVEMENT, threshold_mode="abs", eps=0.0

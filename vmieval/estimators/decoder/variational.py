@@ -1,32 +1,11 @@
-"""The other variational lower bounds on I(t; x_hat) beside Barber-Agakov: InfoNCE, NWJ and one
-interpolated bound (Poole, Ozair, van den Oord, Alemi & Tucker, "On Variational Bounds of Mutual
-Information", ICML 2019), scored on the same held-out pairs as the Barber-Agakov (BA) bound.
+"""InfoNCE, NWJ and one interpolated bound I_α on I(t; x_hat), with the fitted Q as critic
+f(t, x_hat) = log Q(t | x_hat) (Poole, Ozair, van den Oord, Alemi & Tucker, "On Variational Bounds of
+Mutual Information", ICML 2019, section 2.5), scored on the held-out pairs cut into batches of N.
 
-The critic is the fitted Q itself: f(t, x_hat) = log Q(t | x_hat) (a log-probability for a
-categorical part, a log-density for Gaussian dims, summed over parts). With one critic for every
-bound, the rows differ only in how each bound turns the critic into a number, so they can be read
-beside BA. Unlike BA, none of them needs H(t): they see the code marginal only through samples.
-
-Held-out pairs are cut into batches of N (the remainder is dropped). For image x̂_j of batch b,
-scores S[i, j] = f(t_i, x̂_j) against the N codes of batch b (its own code t_j among them) give
-m_j = mean_i e^{S[i, j]}; against the N codes of batch b+1 (cyclic, independent of x̂_j) they give
-m'_j. With a baseline a > 0 and α ∈ [0, 1], the interpolated bound I_α (Poole et al., section 2.5) has
-per-image terms
-
-    1 + S[j, j] − log(α m_j + (1 − α) a) − m'_j / (α m'_j + (1 − α) a),
-
-and its mean is a lower bound on I(t; x_hat) for any critic, baseline and α (both expectations are
-unbiased: m'_j uses codes drawn independently of x̂_j, and each of them may play x_1). Members:
-- α = 1, InfoNCE: the last term is 1, leaving S[j, j] − log m_j, never above log N (the cap: with N
-  codes an image can single out at most log N nats). Rows say the cap; near it the bound saturates.
-- α = 0, NWJ (the TUBA form with a constant baseline): 1 + S[j, j] − log a − m'_j / a. The constant
-  a is fitted on the validation pairs (a = mean over independent code-image pairs of e^f, the
-  optimum of a constant baseline), never on the held-out pairs. Under uniform codes a ≈ 1/K and NWJ
-  matches BA in expectation, with the extra variance of its exponential term.
-- α = INTERPOLATION_ALPHA: between the two. A term's middle part is at most log(N / α) (α m_j alone
-  already holds e^{S[j, j]} / N) and its last part is positive, so no term exceeds 1 + log(N / α).
-Why BA stays the headline: its H(t) is exact (the code marginal is known), where these bounds
-estimate the marginal from a batch; docs/trust.md compares all four on known answers.
+Per-image terms [M] (M a multiple of N): 1 + S[j, j] − log(α m_j + (1 − α) a) − m'_j / (α m'_j + (1 − α) a),
+with S [N, N] the critic on a batch's codes × images, m_j, m'_j the mean of e^S over the batch's own
+and the next batch's codes, a the NWJ baseline fitted on validation pairs. α = 1 is InfoNCE (capped at
+log N), α = 0 NWJ. The derivation and why BA stays the headline: docs/estimators.md.
 """
 
 from __future__ import annotations
@@ -37,8 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from vmieval.distributions import gaussian_log_density
-from vmieval.estimators.pairs import GeneratedPairs
-from vmieval.qnet import QNetwork
+from vmieval.estimators.decoder.pairs import GeneratedPairs
+from vmieval.estimators.decoder.qnet import QNetwork
 
 DEFAULT_BATCH = 128
 INTERPOLATION_ALPHA = 0.5

@@ -13,6 +13,7 @@ Prior codes: z ~ N(0, I), c ~ Uniform(K), with no image behind them (owner = -1)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -57,8 +58,10 @@ def generate_pairs(
     generator: torch.Generator,
     posterior: Posterior | None = None,
     batch_size: int = DECODE_BATCH,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> GeneratedPairs:
-    """Draw `n_samples` codes (from `posterior`, the encoded dataset, or from the prior) and decode them."""
+    """Draw `n_samples` codes (from `posterior`, the encoded dataset, or from the prior) and decode them;
+    `on_batch(done, total)` after every decoder call."""
     spec = model.spec
     if codes == "posterior":
         if posterior is None:
@@ -78,5 +81,7 @@ def generate_pairs(
         x_parts.append(model.decode_mean(concat_latent(spec, latent)))
         values = target_values(spec, target, latent)
         code_parts.append([v.argmax(dim=1) if cat else v for v, cat in zip(values, categorical, strict=True)])
+        if on_batch is not None:
+            on_batch(i + rows.shape[0], n_samples)
     joined = [torch.cat([c[j] for c in code_parts]) for j in range(len(target.parts))]
     return GeneratedPairs(torch.cat(x_parts), joined, owner, codes)

@@ -3,7 +3,9 @@
 Used twice: by the trainers (the MI regulariser of VMI-VAE) and by the post-hoc estimator (a fresh
 Q fitted to a frozen decoder). One definition keeps the two bounds the same function.
 Outputs, in target order: logits [B, K] for a categorical part; mean and log-variance [B, d] for a
-slice of Gaussian dims (a Gaussian Q with learned, input-dependent variance).
+slice of Gaussian dims (a Gaussian Q with learned, input-dependent variance), always float32.
+`pool` > 1 puts a fixed average pooling in front (a fixed function of x: the Barber-Agakov bound
+stays valid by data processing); `bf16` runs the layers under bfloat16 autocast.
 """
 
 from __future__ import annotations
@@ -47,10 +49,15 @@ class QNetwork(nn.Module):
         parts: tuple[QPart, ...],
         architecture: QArchitecture = "mlp",
         hidden: int = 256,
+        pool: int = 1,
+        bf16: bool = False,
     ) -> None:
         super().__init__()
         self.parts = parts
+        self.bf16 = bf16
+        self.front = nn.AvgPool2d(pool, ceil_mode=True) if pool > 1 else nn.Identity()  # no state: keys unchanged
         c, h, w = observation_shape
+        h, w = math.ceil(h / pool), math.ceil(w / pool)
         out = sum(p.output_width for p in parts)
         if architecture == "mlp":
             self.body = nn.Sequential(
@@ -87,7 +94,9 @@ class QNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Raw outputs split per part: logits, or mean and log-variance concatenated [B, 2d]."""
-        return list(torch.split(self.head(self.body(x)), [p.output_width for p in self.parts], dim=1))
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.head(self.body(self.front(x)))
+        return list(torch.split(out.float(), [p.output_width for p in self.parts], dim=1))
 
     def log_likelihood(self, x: torch.Tensor, targets: list[torch.Tensor]) -> torch.Tensor:
         """log Q(target | x) per row, [B], summed over parts.
