@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -109,6 +109,11 @@ class Estimate:
         head = FAMILY_TEXT[self.family] + (f" ({ENTROPY_TEXT[self.entropy]})" if self.entropy else "")
         params = ", ".join(f"{k}={_param_text(v)}" for k, v in self.params.items())
         return f"{head}: {FAMILY_METHOD[self.family]}" + (f"; {params}" if params else "")
+
+    def with_flags(self, *flags: str, note: str = "") -> Estimate:
+        """The same row with more flags (and a note appended): how `qualify` marks a row without changing it."""
+        joined = "; ".join(t for t in (self.note, note) if t)
+        return replace(self, flags=tuple(dict.fromkeys(self.flags + flags)), note=joined)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field plus the rendered `key`, `label` and `estimator` (the JSON and HDF5 columns)."""
