@@ -47,6 +47,7 @@ def _numbers(group: h5py.Group) -> tuple[dict[str, float], dict[str, str]]:
     if elbo is not None and "elbo" in elbo:
         for name in ("elbo", "recon"):
             out[name], out[name + STDERR] = _float(elbo[name][()]), _float(elbo[name + "_stderr"][()])
+            labels[name] = name.upper() if name == "elbo" else "reconstruction"
     kl = group.get("kl")
     if kl is not None and "block" in kl:
         for block, value, stderr in zip(_text(kl["block"][()]), kl["value"][()], kl["stderr"][()], strict=True):
@@ -57,6 +58,11 @@ def _numbers(group: h5py.Group) -> tuple[dict[str, float], dict[str, str]]:
         for name in ("accuracy_hungarian", "accuracy_majority", "nmi", "ari"):
             if name in cluster:
                 out[f"cluster:{name}"], out[f"cluster:{name}{STDERR}"] = _float(cluster[name][()]), math.nan
+                labels[f"cluster:{name}"] = (
+                    name.replace("accuracy_", "acc ").upper()
+                    if name in ("nmi", "ari")
+                    else (name.replace("accuracy_", "acc (") + ")")
+                )
     factors = group.get("factors")
     if factors is not None:
         for name, item in factors.items():
