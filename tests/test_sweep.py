@@ -39,7 +39,8 @@ def test_recorded_hyperparameters_of_each_checkpoint_kind():
     ours = {"training": {"lam": 2.0, "seed": 3, "preset": "mnist-joint", "history": [], "config": {"beta_z": 4.0}}}
     assert recorded_hyperparameters(ours) == {"lam": 2.0, "seed": 3, "preset": "mnist-joint", "beta_z": 4.0}
     pythae = {"training": {"objective": "pythae ...", "epochs": 5}, "settings": {"name": "BetaVAEConfig", "beta": 4}}
-    assert recorded_hyperparameters(pythae) == {"model_class": "BetaVAE", "beta": 4, "epochs": 5, "objective": "pythae ..."}
+    want = {"model_class": "BetaVAE", "beta": 4, "epochs": 5, "objective": "pythae ..."}
+    assert recorded_hyperparameters(pythae) == want
     jointvae = {"training": {"epochs": 100}, "settings": {"cont_capacity": [0.0, 5.0, 25000, 30.0], "lr": 5e-4}}
     got = recorded_hyperparameters(jointvae)
     assert got["cont_capacity"] == "[0.0, 5.0, 25000, 30.0]" and got["lr"] == 5e-4 and got["epochs"] == 100
@@ -78,9 +79,10 @@ def test_a_failing_model_is_recorded_and_the_sweep_goes_on(tmp_path: Path):
     jobs = _plan(tmp_path, paths, dataclasses.replace(CHEAP, mi=None))
     result = run_sweep(jobs, tmp_path / "sweep", InlineExecutor())
     rows = {r["model"]: r for r in result.table.rows}
-    assert rows["lam1-seed0"]["status"] == "failed" and "\n" not in rows["lam1-seed0"]["error"] and rows["lam1-seed0"]["error"]
+    broken = rows["lam1-seed0"]
+    assert broken["status"] == "failed" and broken["error"] and "\n" not in broken["error"]
     assert rows["lam2-seed0"]["status"] == "done" and rows["lam2-seed0"]["lam"] == 2
-    assert cache.failure(tmp_path / "sweep", jobs[0].key) == rows["lam1-seed0"]["error"]
+    assert cache.failure(tmp_path / "sweep", jobs[0].key) == broken["error"]
     assert not list((tmp_path / "sweep" / "cache").glob(".tmp-*"))
 
 
