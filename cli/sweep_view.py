@@ -32,15 +32,20 @@ def _cell(row: dict[str, Any], metric: str) -> str:
     return f"{value:.3f} ± {stderr:.3f}"
 
 
+def varying(table: Any) -> list[str]:
+    """The hyper-parameters that differ between models (the terminal shows those; the files keep all)."""
+    return [h for h in table.hyper if len({str(v) for v in table.column(h)}) > 1]
+
+
 def sweep_blocks(table: Any) -> list[Any]:
-    metrics = headline_metrics(table)
-    columns = [output.Column("model"), output.Column("status"), *(output.Column(h) for h in table.hyper)]
+    metrics, hypers = headline_metrics(table), varying(table)
+    columns = [output.Column("model"), output.Column("status"), *(output.Column(h) for h in hypers)]
     columns += [output.Column(table.labels.get(m, m), "right") for m in metrics]
     rows = []
     for row in table.rows:
         status = row["status"] if row["status"] != "failed" else f"failed: {row.get('error', '')}"
         hyper = [("–" if row.get(h) is None or row.get(h) == "" else f"{row[h]:g}" if isinstance(row[h], float)
-                  else str(row[h])) for h in table.hyper]  # fmt: skip
+                  else str(row[h])) for h in hypers]  # fmt: skip
         rows.append([str(row["model"]), status, *hyper, *(_cell(row, m) for m in metrics)])
     note = "nats; value ± 1 standard error; every column (and each estimate's stderr) is in sweep.csv and sweep.h5"
     return [output.Table(f"sweep: {len(table.rows)} models", columns, rows, footnotes=(note,))]

@@ -61,12 +61,12 @@ def _open_data(model: Any, data: dict[str, Any]) -> Any:
     )
 
 
-def _write_entry(job: Job, report: Any, hyper: dict[str, Any], argv: list[str]) -> None:
+def _write_entry(job: Job, report: Any, hyper: dict[str, Any], argv: list[str], seconds: float) -> None:
     from vmieval.atomic import atomic_write
     from vmieval.results import document, to_json, write_document
 
     tree = document([report], argv)
-    tree[report.name]["attrs"] |= {"sweep_key": job.key}
+    tree[report.name]["attrs"] |= {"sweep_key": job.key, "sweep_seconds": round(seconds, 3), "sweep_worker": _where()}
     tree[report.name][cache.HYPER_GROUP] = {"attrs": hyper}
     tmp = cache.temp_entry(job.cache, job.key)
     try:
@@ -80,9 +80,13 @@ def _write_entry(job: Job, report: Any, hyper: dict[str, Any], argv: list[str]) 
         raise
 
 
+def _where() -> str:
+    return f"{os.uname().nodename}:{os.getpid()}"
+
+
 def evaluate(job: Job) -> Outcome:
     """Report on one checkpoint into the cache (skipped when its entry exists); failures become the error."""
-    where = f"{os.uname().nodename}:{os.getpid()}"
+    where = _where()
     if cache.is_done(job.cache, job.key):
         return Outcome(job.key, job.name, "cached", worker=where)
     t0 = time.perf_counter()
@@ -103,7 +107,7 @@ def evaluate(job: Job) -> Outcome:
         )
         hyper = hyperparameters(job.checkpoint, model.info.metadata, job.name_from, job.tail)
         report = build_report(model, _open_data(model, job.data), job.name, job.config)
-        _write_entry(job, report, hyper, list(job.options.get("argv", [])))
+        _write_entry(job, report, hyper, list(job.options.get("argv", [])), time.perf_counter() - t0)
     except (VmievalError, Exception) as exc:  # noqa: BLE001 - a model's failure must not stop the sweep
         error = str(exc) if isinstance(exc, VmievalError) else f"{type(exc).__name__}: {exc}"
         if os.environ.get("VMIEVAL_DEBUG"):

@@ -102,6 +102,8 @@ def read_report(path: str | Path) -> list[dict[str, Any]]:
                     "split": str(text.get("split", "")),
                     "n": int(text.get("n", 0)),
                     "report_seed": int(text.get("seed", 0)),
+                    "seconds": float(text["sweep_seconds"]) if "sweep_seconds" in text else None,
+                    "worker": str(text.get("sweep_worker", "")),
                 }
                 numbers, labels = _numbers(group)
                 row["hyper"] = _stored_hyper(group)

@@ -1,9 +1,10 @@
 """The merged sweep table: a row per model, written as `sweep.h5` (a dataset per column) and `sweep.csv`.
 
 Columns, in order: the model's identity (`model`, `status`, `error`, `checkpoint`, `sha256`, `key`, `dataset`,
-`split`, `n`, `report_seed`), its hyper-parameters under their own names (`lam`, `beta`, `seed`; a name that
-clashes with an identity column gets `hp:` in front), then every number with its standard error beside it
-(`elbo`, `elbo:stderr`, `kl:z`, `kl:z:stderr`, `mi:<row key with | for />`, `mi:...:stderr`, `cluster:nmi`).
+`split`, `n`, `report_seed`; `seconds` and `worker`: how long its job took, where), its hyper-parameters under
+their own names (`lam`, `beta`, `seed`; a name that clashes with an identity column gets `hp:` in front), then
+every number with its standard error beside it (`elbo`, `elbo:stderr`, `kl:z`, `kl:z:stderr`,
+`mi:<row key with | for />`, `mi:...:stderr`, `cluster:nmi`).
 A number a model lacks is NaN in HDF5 and empty in CSV. `/table/<column>@label` keeps the report's short label
 for the terminal table.
 """
@@ -25,7 +26,10 @@ import numpy as np
 from vmieval.atomic import atomic_write
 
 SCHEMA = "vmieval-sweep/1"
-IDENTITY = ("model", "status", "error", "checkpoint", "sha256", "key", "dataset", "split", "n", "report_seed")
+IDENTITY = (
+    "model", "status", "error", "checkpoint", "sha256", "key", "dataset", "split", "n", "report_seed",
+    "seconds", "worker",
+)  # fmt: skip
 STDERR = ":stderr"
 STRING = h5py.string_dtype(encoding="utf-8")
 
