@@ -2,8 +2,9 @@
 
 An entry is written as a unit: into `cache/.tmp-KEY-PID/`, then renamed to `cache/KEY/` (one `rename` on
 one filesystem), so a killed worker leaves either the whole entry or a temporary folder that the next run
-removes, never half an entry. A model that failed leaves `failed/KEY.txt`, its one-line error; a rerun tries
-it again. `plan.json` lists the current plan's jobs (the cache may hold entries of earlier option sets).
+removes, never half an entry. A model that failed leaves `failed/KEY.txt`, its one-line error (and the
+traceback of an unexpected exception under it); a rerun tries it again. `plan.json` lists the current plan's
+jobs (the cache may hold entries of earlier option sets).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ def is_done(folder: str | Path, key: str) -> bool:
 
 
 def failure(folder: str | Path, key: str) -> str | None:
+    """The one-line error of a failed job (the file's first line; a traceback may follow it)."""
     path = Path(folder) / FAILED / f"{key}.txt"
-    return path.read_text().strip() if path.is_file() else None
+    return (path.read_text().splitlines() or [""])[0] if path.is_file() else None
 
 
 def _alive(pid: int) -> bool:
@@ -82,10 +84,11 @@ def commit_entry(tmp: Path, folder: str | Path, key: str) -> Path:
     return final
 
 
-def record_failure(folder: str | Path, key: str, error: str) -> None:
+def record_failure(folder: str | Path, key: str, error: str, detail: str = "") -> None:
+    """`failed/KEY.txt`: the one-line error, then (for an unexpected exception) its traceback."""
     path = Path(folder) / FAILED / f"{key}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(error + "\n"), force=True)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(error + "\n" + detail), force=True)
 
 
 def write_plan(folder: str | Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> Path:

@@ -108,11 +108,10 @@ def evaluate(job: Job) -> Outcome:
         hyper = hyperparameters(job.checkpoint, model.info.metadata, job.name_from, job.tail)
         report = build_report(model, _open_data(model, job.data), job.name, job.config)
         _write_entry(job, report, hyper, list(job.options.get("argv", [])), time.perf_counter() - t0)
-    except (VmievalError, Exception) as exc:  # noqa: BLE001 - a model's failure must not stop the sweep
+    except Exception as exc:  # noqa: BLE001 - a model's failure must not stop the sweep
         error = str(exc) if isinstance(exc, VmievalError) else f"{type(exc).__name__}: {exc}"
-        if os.environ.get("VMIEVAL_DEBUG"):
-            error += "\n" + traceback.format_exc()
-        error = error.splitlines()[0] if not os.environ.get("VMIEVAL_DEBUG") else error
-        cache.record_failure(job.cache, job.key, error)
+        error = (error.strip().splitlines() or [type(exc).__name__])[0]
+        detail = "" if isinstance(exc, VmievalError) else traceback.format_exc()  # a bug: keep where it happened
+        cache.record_failure(job.cache, job.key, error, detail)
         return Outcome(job.key, job.name, "failed", error, time.perf_counter() - t0, where)
     return Outcome(job.key, job.name, "done", "", time.perf_counter() - t0, where)

@@ -83,8 +83,9 @@ def run_sweep(
             on_progress(state)
 
     tell()
+    running = executor.map(todo)
     try:
-        for outcome in executor.map(todo):
+        for outcome in running:
             outcomes.append(outcome)
             state.last = outcome
             if outcome.status == "failed":
@@ -99,6 +100,9 @@ def run_sweep(
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        close = getattr(running, "close", None)
+        if close is not None:
+            close()  # the executor's own cleanup (cancel pending jobs) runs now, not when collected
         table = merge_paths([folder], name_from)
         h5, out_csv = write_table(table, folder, argv)
     if interrupted:
