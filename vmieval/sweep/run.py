@@ -86,6 +86,9 @@ def run_sweep(
     running = executor.map(todo)
     try:
         for outcome in running:
+            if outcome is None:
+                tell()
+                continue
             outcomes.append(outcome)
             state.last = outcome
             if outcome.status == "failed":

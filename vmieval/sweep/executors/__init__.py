@@ -1,8 +1,9 @@
 """Executors: thin adapters that run `vmieval.sweep.job.evaluate` on an existing engine.
 
 `local` (a process pool on this machine, the default), `ray` (Ray, local or a cluster by `--address`) and
-`slurm` (submitit: SLURM, or its local executor). Each yields one `Outcome` per job as jobs finish and keeps
-`running` (jobs started, not finished) for the progress line. An engine is imported only when its executor
+`slurm` (submitit: SLURM, or its local executor). Each yields one `Outcome` per job as jobs finish (and None
+about once a second while none does: a heartbeat for the progress line), and keeps `running` (jobs started, not
+finished). An engine is imported only when its executor
 runs, so a user without Ray or submitit never imports them; a missing engine is one line naming the extra.
 """
 

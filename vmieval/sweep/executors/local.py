@@ -15,6 +15,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from vmieval.sweep.job import Outcome, evaluate
 from vmieval.sweep.plan import Job
 
+HEARTBEAT_S = 1.0
+
 
 def _init_worker(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -29,7 +31,7 @@ class LocalExecutor:
     def __init__(self, workers: int, threads: int) -> None:
         self.workers, self.threads, self.running = max(1, workers), max(1, threads), 0
 
-    def map(self, jobs: Iterable[Job]) -> Iterator[Outcome]:
+    def map(self, jobs: Iterable[Job]) -> Iterator[Outcome | None]:
         jobs = list(jobs)
         if not jobs:
             return
@@ -39,7 +41,9 @@ class LocalExecutor:
         try:
             while pending:
                 self.running = min(self.workers, len(pending))
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=HEARTBEAT_S, return_when=FIRST_COMPLETED)
+                if not done:
+                    yield None  # a heartbeat: the progress line's clock and ETA move between models
                 for future in done:
                     job = pending.pop(future)
                     yield _outcome(future, job)

@@ -37,7 +37,7 @@ class RayExecutor:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False, **local)
         return ray, started
 
-    def map(self, jobs: Iterable[Job]) -> Iterator[Outcome]:
+    def map(self, jobs: Iterable[Job]) -> Iterator[Outcome | None]:
         jobs = list(jobs)
         if not jobs:
             return
@@ -48,7 +48,10 @@ class RayExecutor:
         try:
             while pending:
                 self.running = min(self.workers, len(pending))
-                done, pending = ray.wait(pending, num_returns=1)
+                done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+                if not done:
+                    yield None  # a heartbeat for the progress line
+                    continue
                 try:
                     yield ray.get(done[0])
                 except Exception as exc:  # noqa: BLE001 - a task that died fails its job only

@@ -48,7 +48,7 @@ class SlurmExecutor:
         executor.update_parameters(**self.parameters, slurm_array_parallelism=self.workers)
         return executor
 
-    def map(self, jobs: Iterable[Job]) -> Iterator[Outcome]:
+    def map(self, jobs: Iterable[Job]) -> Iterator[Outcome | None]:
         jobs = list(jobs)
         if not jobs:
             return
@@ -67,6 +67,7 @@ class SlurmExecutor:
                 finished = [j for j in submitted if j.done()]
                 if not finished:
                     time.sleep(POLL_S)
+                    yield None  # a heartbeat for the progress line
                 for handle in finished:
                     yield _outcome(handle, submitted.pop(handle))
             self.running = 0
