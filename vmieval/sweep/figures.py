@@ -71,13 +71,15 @@ def metric_figure(table: SweepTable, metric: str, x: str, series: str | None = N
     fig = new_figure(640, 420)
     ax = fig.add_subplot(1, 1, 1)
     xs_all = sorted({_num(r[x]) for r in rows})
-    log = len(xs_all) > 2 and min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 20
+    positive = [v for v in xs_all if v > 0]
+    log = len(positive) > 2 and min(xs_all) >= 0 and positive[-1] / positive[0] >= 20  # lambda 0, 0.5, ..., 20
     for group, colour in model_colours(groups).items():
         mine = [r for r in rows if not series or str(r.get(series, "")) == group]
         seeds = sorted({str(r.get(seed, "")) for r in mine}) if seed else [""]
         for r in mine:
             shift = (seeds.index(str(r.get(seed, ""))) - (len(seeds) - 1) / 2) * 0.02 if seed else 0.0
-            xv = _num(r[x]) * (10**shift if log else 1) + (0 if log else shift * (xs_all[-1] - xs_all[0] or 1))
+            span = xs_all[-1] - xs_all[0] or 1
+            xv = _num(r[x]) * 10**shift if log else _num(r[x]) + shift * span
             err = _num(r.get(metric + STDERR))
             ax.errorbar(xv, _num(r.get(metric)), yerr=None if math.isnan(err) else err, fmt="o", ms=4,
                         color=colour, alpha=0.8, capsize=2, label=None)  # fmt: skip
@@ -85,7 +87,7 @@ def metric_figure(table: SweepTable, metric: str, x: str, series: str | None = N
         means = [np.nanmean([_num(r.get(metric)) for r in mine if _num(r[x]) == v]) for v in xs]
         ax.plot(xs, means, "-", color=colour, label=f"{series}={group}" if series else "mean over seeds")
     if log:
-        ax.set_xscale("log")
+        ax.set_xscale("symlog", linthresh=positive[0]) if xs_all[0] == 0 else ax.set_xscale("log")
     ax.set_xlabel(x)
     ax.set_ylabel(table.labels.get(metric, metric))
     n_seeds = len({str(r.get(seed, "")) for r in rows}) if seed else 1
@@ -139,6 +141,7 @@ def write_figures(
     import matplotlib.pyplot as plt
 
     out: list[Path] = []
+    Path(folder).mkdir(parents=True, exist_ok=True)
     metric = find_column(table, metric) if metric else default_metric(table)
     x = x or varying_hyperparameter(table)
     if metric and x and any(r["status"] == "done" for r in table.rows):
