@@ -96,7 +96,7 @@ def records_of(table: SweepTable, setting: str) -> list[dict[str, Any]]:
     """The benchmark's records from one setting's sweep table (columns chosen by their structured keys)."""
     target = SETTINGS[setting]
     encoder = "exact|exact|-" if target == "c" else "estimate|monte-carlo|-"
-    valid = "aggregate" if target == "c" else "prior"
+    valid = "aggregate" if target == "c" else "aggregate-mc"  # the valid H(t): exact for c, Monte-Carlo for z
     records = []
     for row in table.rows:
         record = {"setting": setting, "model": row["model"], "status": row["status"], "error": row["error"]}
