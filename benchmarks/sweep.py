@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import shutil
 import sys
 import tempfile
@@ -181,7 +182,7 @@ def main() -> None:
         if figure.exists():
             shutil.copyfile(figure, out / f"sweep-{setting}.png")
     meta = {
-        "command": " ".join(["benchmarks/sweep.py", *sys.argv[1:]]),
+        "command": shlex.join(["benchmarks/sweep.py", *sys.argv[1:]]),
         "dataset": "mnist-sample" if args.quick else f"MNIST (first {args.train_limit // 1000}k train images)",
         "seed": args.seed,
         "epochs": args.epochs,
