@@ -16,9 +16,10 @@ $(BIN)/vmieval: pyproject.toml
 
 venv: $(BIN)/vmieval
 
-# The test extra: libraries whose own saved models the tests train and read (pythae).
+# The test extra: libraries whose own saved models the tests train and read (pythae), and the sweep
+# executors' engines (Ray, submitit) that tests/test_sweep_executors.py runs locally.
 $(VENV)/.test-extra: $(BIN)/vmieval
-	$(BIN)/python -m pip install --quiet -e ".[dev,test]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,test,ray,slurm]"
 	touch $@
 
 # The embedded default: the two pretrained fixture models, compared on the fixture sample (no network).

@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vmieval.cli.inspect_cmd:inspect_command",
         "Describe CHECKPOINT: format, architecture, latent spec, training record.",
     ),
+    "merge": (
+        "vmieval.cli.merge_cmd:merge_command",
+        "Merge sweep folders or report.h5 files into one table (sweep.h5, sweep.csv) without recomputing.",
+    ),
     "mi-bound": (
         "vmieval.cli.mi_bound_cmd:mi_bound_command",
         "Lower bounds on I(target; decoded image) and the encoder's I_q(x; target) for CHECKPOINT.",
@@ -42,6 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": (
         "vmieval.cli.report_cmd:report_command",
         "Report on CHECKPOINT: MI bounds beside KL, ELBO, cluster accuracy, contingency, traversals.",
+    ),
+    "sweep": (
+        "vmieval.cli.sweep_cmd:sweep_command",
+        "Report on many checkpoints into one folder and one table (resumable, on a process pool, Ray or SLURM).",
     ),
     "train-reference": (
         "vmieval.cli.train_cmd:train_command",
