@@ -1,6 +1,6 @@
 """Resume after any kill: a training run SIGKILLed at every write boundary resumes bit-identically.
 
-`vmieval.atomic.write_hook` is called at each boundary of each atomic write (temporary file created,
+`vmieval.outputs.write_hook` is called at each boundary of each atomic write (temporary file created,
 written, renamed). A forked child trains with a hook that SIGKILLs it at boundary k (deterministic,
 no timing); the parent then resumes with `--resume` semantics and must reach exactly the weights,
 Q network and history of an uninterrupted run, with no temporary file left behind.
