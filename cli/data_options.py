@@ -19,7 +19,7 @@ from vmieval.choices import DATASETS, SPLITS
 from vmieval.errors import UsageError
 
 if TYPE_CHECKING:  # the data modules import torch: imported where used, so --help stays instant
-    from vmieval.data import Dataset, ImageData
+    from vmieval.data import Dataset
     from vmieval.frozen import FrozenVAE
 
 DEFAULT_DATASET = "mnist"
@@ -103,11 +103,6 @@ def dataset_for(models: list[FrozenVAE], requested: str | None) -> str:
         raise UsageError(f"the checkpoints were trained on different datasets ({', '.join(sorted(names))}); "
                          f"pass --dataset or --data to choose")  # fmt: skip
     return names.pop() if names else DEFAULT_DATASET  # type: ignore[return-value]
-
-
-def load_for_models(models: list[FrozenVAE], choice: DataChoice | None = None) -> ImageData:
-    """`open_for_models`, held in memory as float32 (what the MNIST-sized commands take)."""
-    return open_for_models(models, choice).to_memory()
 
 
 def open_for_models(models: list[FrozenVAE], choice: DataChoice | None = None) -> Dataset:

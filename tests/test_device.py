@@ -84,3 +84,10 @@ def test_the_device_used_is_recorded() -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc[doc["attrs"]["models"][0]]["attrs"]["device"] == "cpu"
+
+
+def test_trainers_resolve_devices_with_the_one_resolver() -> None:
+    from vmieval.trainers import loop, paper_loop
+
+    assert loop.resolve_device is resolve_device and paper_loop.resolve_device is resolve_device
+    assert resolve_device("CPU ") == torch.device("cpu")  # the checked resolver, not a bare torch.device(name)

@@ -16,14 +16,12 @@ returned as uint8 [H, W, 3] arrays; `save_png` writes one atomically.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vmieval.analysis.cluster import categorical_block_name
-from vmieval.atomic import atomic_write
 from vmieval.encoded import EncodedSplit
 from vmieval.errors import UsageError
 from vmieval.frozen import FrozenVAE
@@ -189,11 +187,3 @@ def dims_by_kl(split: EncodedSplit, block: str) -> list[int]:
     """Dims of a Gaussian block, highest mean KL(q(z_d|x) || N(0, 1)) over the split first."""
     kl = split.kl_per_dim[block].mean(dim=0)
     return [int(d) for d in torch.argsort(kl, descending=True, stable=True)]
-
-
-def save_png(grid: Grid, path: str | Path, force: bool = False) -> Path:
-    """Write a grid's pixels as a PNG, atomically; refuses to overwrite without `force`."""
-    from PIL import Image
-
-    image = Image.fromarray(grid.pixels)
-    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"), force=force)

@@ -37,6 +37,7 @@ from vmieval.estimators.aggregate import LOG_2PI
 from vmieval.estimators.encoder import sample_codes
 
 BLOCK = 1 << 18  # codes x references per block: a few MB per array
+STRATA = torch.arange(1 << 16, dtype=torch.float64)  # b = 0, 1, ... of the systematic draws
 DENSITY_DTYPE = torch.float32  # the [c, M] log-densities (gathered at random: half the bytes of float64)
 
 
@@ -67,16 +68,29 @@ def log_group_sum(
     """log S_G(t_i) for codes `codes` [c] of images `rows` [c] with own log q(t_i|x_i) `own` [c]:
     the own term plus a systematic M-draw estimate over the group's L other images (module
     docstring): ranks floor((b + u_i) · k) for b < M, k = max(L / M, 1), each weighted k. [c]"""
-    others = (g.size[rows] - 1).double()
-    step = torch.clamp(others / m, min=1.0)[:, None]
-    u = torch.rand(len(rows), 1, generator=generator, dtype=torch.float64)
-    rank = ((torch.arange(m, dtype=torch.float64) + u) * step).long()  # [c, M]
-    valid = rank < others.long()[:, None]  # all M when L >= M; the first L (every other image) else
-    own_rank = (g.pos[rows] - g.start[rows])[:, None]
-    idx = (g.start[rows][:, None] + rank + (rank >= own_rank)).clamp_(max=g.n - 1)
+    others = g.size[rows] - 1
+    step = torch.clamp(others.double() / m, min=1.0)
+    u = torch.rand(len(rows), generator=generator, dtype=torch.float64)
+    own_pos = g.pos[rows][:, None]
+    # sorted position of draw b: start + floor((b + u) · k), one fused multiply-add, then skip the own image
+    idx = torch.addcmul((g.start[rows] + u * step)[:, None], STRATA[:m], step[:, None]).long()
+    idx += idx >= own_pos
+    small = bool((others < m).any())  # a group of L < M others: only its first L draws exist (k = 1)
+    if small:
+        valid = (idx - g.start[rows][:, None] - (idx > own_pos).long()) < others[:, None]
+        idx.clamp_(max=g.n - 1)
     ref = g.packed.index_select(0, idx.view(-1)).view(*idx.shape, 3)  # mean, 1/(2σ²), −log(σ√2π)
-    log_q = ref[..., 2] - ref[..., 1] * (codes.to(DENSITY_DTYPE)[:, None] - ref[..., 0]) ** 2
-    others_sum = torch.logsumexp(log_q.masked_fill_(~valid, -math.inf), dim=1).double() + torch.log(step[:, 0])
+    diff = codes.to(DENSITY_DTYPE)[:, None] - ref[..., 0]
+    log_q = torch.addcmul(ref[..., 2], ref[..., 1], diff * diff, value=-1.0)
+    if small:
+        log_q.masked_fill_(~valid, -1e30)
+    top = log_q.amax(1, keepdim=True)
+    # exp of terms more than 80 nats under the row's largest would be float32 denormals (slow, and
+    # below 1e-34 of the sum): clamped there; a missing draw (L < M) is zeroed after the exp
+    e = log_q.sub_(top).clamp_(min=-80.0).exp_()
+    if small:
+        e *= valid
+    others_sum = top[:, 0].double() + torch.log(e.sum(1).double()) + torch.log(step)
     return torch.logaddexp(own, others_sum)
 
 
