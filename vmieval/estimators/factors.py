@@ -340,7 +340,6 @@ def bootstrap_migs(binned: np.ndarray, factors: np.ndarray, factor_names: tuple[
     n = len(binned)
     classes = [np.unique(col, return_inverse=True)[1].reshape(-1) for col in factors.T]
     sizes = [int(c.max()) + 1 for c in classes]
-    cells = [[b * k + c for k, c in zip(sizes, classes, strict=True)] for b in binned.T]
     width = int(binned.max()) + 1
     draws = np.full(resamples, np.nan)
     for r in range(resamples):
@@ -348,8 +347,9 @@ def bootstrap_migs(binned: np.ndarray, factors: np.ndarray, factor_names: tuple[
         h = np.array([scipy_entropy(np.bincount(c, w, k)) for c, k in zip(classes, sizes, strict=True)])
         if not (h > 0).any():
             continue
-        matrix = np.array([[_mi_counts(np.bincount(c, w, width * k).reshape(width, k)) for c, k in
-                            zip(row, sizes, strict=True)] for row in cells])  # fmt: skip
+        # each cell's joint index bin · K + class is formed here, not kept: D · F index arrays of N would not fit
+        matrix = np.array([[_mi_counts(np.bincount(b * k + c, w, width * k).reshape(width, k)) for c, k in
+                            zip(classes, sizes, strict=True)] for b in binned.T])  # fmt: skip
         draws[r] = mig_from_matrix(matrix, h, factor_names, "").value
     return draws
 
