@@ -7,7 +7,8 @@ streaming passes of `vmieval report --no-mi` over a `.npz` of sprites, and print
 seconds (getrusage) and minor page faults. Large conv activations freed and reallocated every batch
 go through mmap/munmap once they exceed glibc's (dynamic, at most 32 MiB) mmap threshold: each batch
 then faults its pages in again, which shows as system time. Variants: the batch sizes (encode,
-decode) and `mallopt` (mmap threshold 1 GiB and trim threshold 1 GiB through ctypes, glibc only).
+decode) and `mallopt` (`vmieval.allocator.tune_allocator`, what the CLI calls at start: mmap and
+trim thresholds 1 GiB through ctypes, glibc only).
 `--baseline-src` runs the same passes with an older tree's code (its own defaults) for a ratio in the
 same run. The ELBO and KL must agree across variants (printed).
 """
@@ -15,7 +16,6 @@ same run. The ELBO and KL must agree across variants (printed).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import platform
@@ -26,14 +26,13 @@ import tempfile
 from pathlib import Path
 
 MODEL = Path(__file__).resolve().parent.parent / "fixtures" / "models" / "sprites-gauss10-mi.pt"
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
 
 def child(npz: str, encode: int, decode: int, mallopt: bool) -> None:
     if mallopt:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)
-        libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
+        from vmieval.allocator import tune_allocator
+
+        assert tune_allocator(), "mallopt refused (not glibc?)"
     import torch
 
     import vmieval
@@ -80,11 +79,10 @@ def main() -> None:
             variants.append(("baseline (its defaults)", base_python, args.baseline_src, 0, 0, False))
         here = sys.executable
         variants += [
-            ("defaults", here, None, 0, 0, False),
-            ("batch 1000 / 500", here, None, 1000, 500, False),
+            ("defaults, allocator untouched", here, None, 0, 0, False),
             ("batch 256 / 256", here, None, 256, 256, False),
             ("batch 128 / 128", here, None, 128, 128, False),
-            ("batch 1000 / 500 + mallopt", here, None, 1000, 500, True),
+            ("defaults + tune_allocator", here, None, 0, 0, True),
         ]
         print(f"{args.n} sprites 64x64, encode + ELBO decode (report --no-mi's streaming passes)")
         print(f"{'variant':30s} {'user s':>8s} {'sys s':>8s} {'sys %':>6s} {'faults':>10s} {'peak MB':>8s}  ELBO")

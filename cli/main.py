@@ -19,6 +19,7 @@ from typing import Any
 import click
 from vmieval.cli.interrupts import install as install_signal_handlers
 
+from vmieval.allocator import tune_allocator
 from vmieval.errors import VmievalError
 
 INTERNAL_ERROR_EXIT = 70
@@ -123,6 +124,7 @@ def cli(debug: bool) -> None:
 def main() -> None:
     # Signal handling (SIGTERM / Ctrl-C) is installed here, before any command runs.
     install_signal_handlers()
+    tune_allocator()  # glibc: conv activations reused from the heap, not mmapped per batch (vmieval.allocator)
     cli(prog_name="vmieval")
 
 
