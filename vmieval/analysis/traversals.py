@@ -10,7 +10,7 @@ any change across a row is the decoder's response to that part alone.
 By default the swept dims are those with the largest mean KL over the split (read from the encoded
 split): the dims the encoder uses, hence the ones worth looking at. Grids are built with
 `torchvision.utils.make_grid` (imported when a grid is made: it pulls in all of torchvision) and
-returned as uint8 [H, W, 3] arrays; `save_png` writes one atomically.
+returned as uint8 [H, W, 3] arrays (the report's figures write them).
 """
 
 from __future__ import annotations
