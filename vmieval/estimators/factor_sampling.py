@@ -37,6 +37,7 @@ from vmieval.estimators.aggregate import LOG_2PI
 from vmieval.estimators.encoder import sample_codes
 
 BLOCK = 1 << 18  # codes x references per block: a few MB per array
+TERM_DTYPE = torch.float32  # per-image terms kept for the stderr: [N, D, F], 150 MB at dSprites' N (means are float64)
 STRATA = torch.arange(1 << 16, dtype=torch.float64)  # b = 0, 1, ... of the systematic draws
 DENSITY_DTYPE = torch.float32  # the [c, M] log-densities (gathered at random: half the bytes of float64)
 
@@ -104,7 +105,7 @@ def sampled_factor_terms(
     null_codes: int = 10_000,
     null_seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-image terms with `references` strata per mixture: of I_q(z_j; v_k) [N, D, F], of I_q(x; z_j)
+    """Per-image terms with `references` strata per mixture: of I_q(z_j; v_k) [N, D, F] (float32), of I_q(x; z_j)
     [N, D], and of the chance level [R, D, F] on R = min(N, `null_codes`) images (seeded by
     `null_seed`; also returned, [R]), the factor rows permuted among all images as in the exact path.
 
@@ -118,7 +119,7 @@ def sampled_factor_terms(
     null_rows = torch.from_numpy(np.sort(rng.permutation(n)[: min(n, null_codes)]))
     log_ratio = [np.log(n / np.bincount(col)[col]) for col in index.T]
     refs = torch.Generator().manual_seed(reference_seed)
-    terms = torch.zeros(n, d, index.shape[1], dtype=torch.float64)
+    terms = torch.zeros(n, d, index.shape[1], dtype=TERM_DTYPE)
     null = torch.zeros(len(null_rows), d, index.shape[1], dtype=torch.float64)
     own_terms = torch.empty(n, d, dtype=torch.float64)
     chunk = max(1, BLOCK // references)
