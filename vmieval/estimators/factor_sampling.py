@@ -112,7 +112,7 @@ def sampled_factor_terms(
     `mean`, `logvar` [N, D]; `index` [N, F] each image's class index per factor (0..K−1). Codes are
     drawn in dim order from `generator` (the exact path's draws); references from `reference_seed`.
     """
-    mean, logvar = mean.double().cpu(), logvar.double().cpu()
+    mean, logvar = mean.cpu(), logvar.cpu()  # float64 one dim at a time: [N, D] copies cost memory at dSprites' N
     n, d = mean.shape
     rng = np.random.default_rng(null_seed)
     perm = rng.permutation(n)
@@ -124,18 +124,19 @@ def sampled_factor_terms(
     own_terms = torch.empty(n, d, dtype=torch.float64)
     chunk = max(1, BLOCK // references)
     for j in range(d):
-        post = GaussianPosterior(mean[:, j : j + 1], logvar[:, j : j + 1])
+        mean_j, logvar_j = mean[:, j].double(), logvar[:, j].double()
+        post = GaussianPosterior(mean_j[:, None], logvar_j[:, None])
         (t,) = sample_codes([post], generator)
         t = t[:, 0]
-        own = _own_log_q(t, mean[:, j], logvar[:, j])
-        by_mean = np.argsort(mean[:, j].numpy(), kind="stable")
-        whole = SortedGroups(mean[:, j], logvar[:, j], np.zeros(n, dtype=np.int64), by_mean)
+        own = _own_log_q(t, mean_j, logvar_j)
+        by_mean = np.argsort(mean_j.numpy(), kind="stable")
+        whole = SortedGroups(mean_j, logvar_j, np.zeros(n, dtype=np.int64), by_mean)
         log_total = torch.cat([log_group_sum(t[r], own[r], r, whole, references, refs) for r in _blocks(n, chunk)])
         own_terms[:, j] = own - (log_total - math.log(n))
         for k, col in enumerate(index.T):
             if log_ratio[k].max() == 0.0:
                 continue  # a single class: its mixture is the whole set, the term is exactly 0
-            dim = _Dim(t, own, log_total, mean[:, j], logvar[:, j], by_mean, references, refs, chunk)
+            dim = _Dim(t, own, log_total, mean_j, logvar_j, by_mean, references, refs, chunk)
             terms[:, j, k] = dim.class_terms(col, log_ratio[k], torch.arange(n))
             null[:, j, k] = dim.class_terms(col[perm], log_ratio[k][perm], null_rows)
     return terms, own_terms, null, null_rows

@@ -375,6 +375,7 @@ def factor_report(
     mi, terms = factor_mi(mean, logvar, factors, generator, factor_names, latent_names, split, config.chunk,
                           config.seed, config.references, config.null_codes)  # fmt: skip
     mig = mig_from_matrix(mi.values, mi.factor_entropy, mi.factor_names, MIG_MC, terms)
+    del terms  # [N, D, F]: freed before the histogram MIG's arrays
     v = check_factors(factors, mi.n)
     matrix, hist = histogram_mig(mean.double().cpu().numpy(), v, mi.factor_names, config)
     return FactorReport(mi, mig, matrix, hist)
