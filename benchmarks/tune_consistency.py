@@ -23,7 +23,7 @@ from vmieval.trainers import resolve_config, train
 from vmieval.trainers.loop import TrainEvent
 
 from vmieval.analysis.cluster import hungarian_accuracy
-from vmieval.data import load_images
+from vmieval.data import ImageData, load_images
 from vmieval.distributions import CategoricalPosterior
 
 ROOT = Path(__file__).resolve().parent
@@ -31,11 +31,12 @@ DATA = {"mnist": MNIST_DIR, "fashion": FASHION_DIR}
 
 
 @torch.no_grad()
-def test_accuracy(path: Path, images: torch.Tensor, labels: np.ndarray) -> float:
-    """Hungarian accuracy of argmax q(c|x) of the checkpoint at `path` on `images`."""
+def test_accuracy(path: Path, data: ImageData, labels: np.ndarray) -> float:
+    """Hungarian accuracy of argmax q(c|x) of the checkpoint at `path` on `data`."""
     from vmieval import load_checkpoint
+    from vmieval.encoded import encode_split
 
-    post = load_checkpoint(path).encode_all(images)
+    post = encode_split(load_checkpoint(path), data).posterior
     cat = next(p for p in post.values() if isinstance(p, CategoricalPosterior))
     return hungarian_accuracy(cat.logits.argmax(dim=1).numpy(), labels, cat.size)[0]
 
@@ -75,7 +76,7 @@ def main() -> None:
 
     def on_event(event: TrainEvent) -> None:
         if event.kind == "epoch" and event.record is not None:
-            curve.append(test_accuracy(path, test.images, labels))
+            curve.append(test_accuracy(path, test, labels))
             r = event.record
             print(f"{args.name} epoch {r['epoch']}: acc {curve[-1]:.4f} elbo {r['elbo']:.1f} "
                   f"iq {r['iq_exact']} kl {r['kl']} {r['seconds']:.0f}s", flush=True)  # fmt: skip

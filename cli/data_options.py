@@ -17,7 +17,7 @@ from vmieval.cli import output
 from vmieval.choices import DATASETS, SPLITS
 
 if TYPE_CHECKING:  # the data modules import torch: imported where used, so --help stays instant
-    from vmieval.data import Dataset, ImageData
+    from vmieval.data import Dataset
     from vmieval.frozen import FrozenVAE
 
 _META = "vmieval.data_options"  # click ctx.meta key: the options reach data_choice(), not the command's arguments
@@ -90,11 +90,6 @@ def dataset_for(models: list[FrozenVAE], requested: str | None) -> str:
     from vmieval.data.choose import dataset_for as choose
 
     return choose(models, requested)
-
-
-def load_for_models(models: list[FrozenVAE], choice: DataChoice | None = None) -> ImageData:
-    """`open_for_models`, held in memory as float32 (what the MNIST-sized commands take)."""
-    return open_for_models(models, choice).to_memory()
 
 
 def open_for_models(models: list[FrozenVAE], choice: DataChoice | None = None) -> Dataset:

@@ -19,6 +19,7 @@ from typing import Any
 import click
 from vmieval.cli.interrupts import install as install_signal_handlers
 
+from vmieval.allocator import tune_allocator
 from vmieval.errors import VmievalError, terminal_safe
 
 ERROR_LIMIT = 400  # characters of one error line: a message quoting 50k file keys is cut, not printed
@@ -143,6 +144,7 @@ def main() -> None:
     # Signal handling (SIGTERM / Ctrl-C) is installed here, before any command runs.
     install_signal_handlers()
     quiet_library_warnings()
+    tune_allocator()  # glibc: conv activations reused from the heap, not mmapped per batch (vmieval.allocator)
     cli(prog_name="vmieval")
 
 

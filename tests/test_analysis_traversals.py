@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from vmieval.analysis.traversals import TraversalConfig, Traversals, save_png, traversal_grids
+from vmieval.analysis.traversals import TraversalConfig, Traversals, traversal_grids
 from vmieval.architectures import build_architecture
 from vmieval.data import ImageData
 from vmieval.encoded import encode_split
-from vmieval.errors import OutputError, UsageError
+from vmieval.errors import UsageError
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import ModelSpec, categorical, gaussian
 
@@ -121,12 +118,3 @@ def test_blocks_decide_which_grids_exist() -> None:
 def test_bad_dims_are_refused(joint: ModelSpec) -> None:
     with pytest.raises(UsageError, match="two different dims"):
         grids(mlp_model(joint), random_data(), None, TraversalConfig(dims=(2, 2)))
-
-
-def test_png_round_trip_and_no_silent_overwrite(joint: ModelSpec, tmp_path: Path) -> None:
-    grid = grids(mlp_model(joint), random_data(), None, CONFIG).grid("categories_c")
-    path = save_png(grid, tmp_path / "c.png")
-    np.testing.assert_array_equal(np.asarray(Image.open(path).convert("RGB")), grid.pixels)
-    with pytest.raises(OutputError, match="--force"):
-        save_png(grid, path)
-    save_png(grid, path, force=True)

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from idx_files import isolate_search, write_split
 from shared_paths import SHARED_JOINTVAE
-from vmieval.cli.data_options import data_options, dataset_for, load_for_models
+from vmieval.cli.data_options import data_options, dataset_for, open_for_models
 
 from vmieval.errors import DataError, UsageError
 from vmieval.spec import ModelSpec, gaussian
@@ -21,7 +21,7 @@ from vmieval.spec import ModelSpec, gaussian
 
 @dataclass
 class FakeModel:
-    """What load_for_models reads from a FrozenVAE: its spec and training record."""
+    """What open_for_models reads from a FrozenVAE: its spec and training record."""
 
     spec: ModelSpec
     training_record: dict[str, Any] = field(default_factory=dict)
@@ -38,7 +38,7 @@ def run(models: list[FakeModel], args: list[str]) -> tuple[click.testing.Result,
     @click.command()
     @data_options
     def command() -> None:
-        data = load_for_models(models)
+        data = open_for_models(models).to_memory()
         seen.update(data=data)
 
     result = CliRunner().invoke(command, args)

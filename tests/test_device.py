@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import platform
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -84,3 +87,40 @@ def test_the_device_used_is_recorded() -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc[doc["attrs"]["models"][0]]["attrs"]["device"] == "cpu"
+
+
+def test_trainers_resolve_devices_with_the_one_resolver() -> None:
+    from vmieval.trainers import loop, paper_loop
+
+    assert loop.resolve_device is resolve_device and paper_loop.resolve_device is resolve_device
+    assert resolve_device("CPU ") == torch.device("cpu")  # the checked resolver, not a bare torch.device(name)
+
+
+_MAPPED = """
+import ctypes, sys
+class Info(ctypes.Structure):  # glibc's struct mallinfo2: ten size_t fields
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes, libc.mallinfo2.restype = [ctypes.c_void_p], Info
+if sys.argv[1] == "tuned":
+    from vmieval.allocator import tune_allocator
+    assert tune_allocator()
+before = libc.mallinfo2().hblkhd
+block = libc.malloc(64 << 20)  # 64 MiB: above glibc's largest dynamic mmap threshold (32 MiB)
+print(libc.mallinfo2().hblkhd - before)
+libc.free(block)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc only")
+def test_tuned_allocator_serves_large_buffers_from_the_heap_not_mmap() -> None:
+    mapped = {
+        mode: int(
+            subprocess.run([sys.executable, "-c", _MAPPED, mode], capture_output=True, text=True, check=True).stdout
+        )  # fmt: skip
+        for mode in ("default", "tuned")
+    }
+    # default: the block is its own mmap (unmapped again on free: the per-batch churn); tuned: heap memory
+    assert mapped["default"] >= 64 << 20 and mapped["tuned"] == 0, mapped

@@ -261,3 +261,67 @@ def test_chance_level_of_a_many_class_factor_on_few_images() -> None:
     assert mi.values[1, 0] > 1.0  # the finite-set estimand, not a bug: a code partly identifies its image
     assert abs(mi.values[1, 0] - mi.null_values[1, 0]) < 4 * mi.stderr[1, 0] + 0.05
     assert mi.values[0, 0] > mi.null_values[0, 0] + 1.5
+
+
+def _sampled_inputs(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Posteriors [n, 3] that depend on two factors (3 and 7 classes) plus a single-class factor."""
+    rng = np.random.default_rng(seed)
+    factors = np.stack([rng.integers(0, 3, n), rng.integers(0, 7, n), np.zeros(n, dtype=np.int64)], axis=1)
+    mean = torch.from_numpy(factors[:, :2] @ rng.normal(size=(2, 3)) + rng.normal(0, 0.3, (n, 3)))
+    return mean, torch.from_numpy(rng.normal(-3, 1, (n, 3))), factors
+
+
+def test_sampled_mixtures_with_a_stratum_per_image_are_the_exact_sums() -> None:
+    from vmieval.estimators.factor_sampling import sampled_factor_terms
+    from vmieval.estimators.factors import factor_terms
+
+    mean, logvar, factors = _sampled_inputs(200)
+    exact, own, null = factor_terms(mean, logvar, factors, gen(1))
+    terms, own_s, null_s, rows = sampled_factor_terms(mean, logvar, factors, gen(1), references=199, null_codes=50)
+    # M = N − 1: every other image is its own stratum, so the sums are exact up to float32 densities
+    assert terms.dtype == torch.float32  # kept per image for the stderr: half the memory at dSprites scale
+    torch.testing.assert_close(terms.double(), exact, atol=1e-5, rtol=0)
+    torch.testing.assert_close(own_s, own, atol=1e-5, rtol=0)
+    torch.testing.assert_close(null_s, null[rows], atol=1e-5, rtol=0)
+    assert len(rows) == 50 and (terms[:, :, 2] == 0).all()  # a single class: the term is exactly 0
+
+
+def test_report_subsamples_above_the_crossover_and_agrees_with_the_exact_matrix() -> None:
+    mean, logvar, factors = _sampled_inputs(1500)
+    exact, _ = factor_mi(mean, logvar, factors, gen(2))
+    fast, _ = factor_mi(mean, logvar, factors, gen(2), references=64, null_codes=300)
+    assert "64 systematic references" in fast.estimator and "300 images" in fast.estimator
+    assert exact.estimator != fast.estimator
+    # same code draws: the difference is the subsampling noise, which the stderr contains
+    assert (np.abs(fast.values - exact.values) <= 2 * fast.stderr + 1e-12).all()
+    np.testing.assert_allclose(fast.latent_info, exact.latent_info, atol=3 * fast.latent_info_stderr.max())
+    below, _ = factor_mi(mean, logvar, factors, gen(2), references=600)  # 1500 < 600 · 7: exact is cheaper
+    assert below.estimator == exact.estimator and np.array_equal(below.values, exact.values)
+
+
+def test_sampled_matrix_of_a_copied_factor_reads_its_entropy() -> None:
+    factors = grid(4, 6, repeat=100)  # 2,400 images
+    mean = torch.from_numpy(factors).double()
+    report = factor_mi(mean, torch.full_like(mean, SHARP), factors, gen(), references=128)[0]
+    assert "128 systematic references" in report.estimator
+    # the class mixture is exact (equal densities); the all-image one counts 128/6 ≈ 21 draws of
+    # the own class give or take one: log-bias at most ¼ / (2 · 21²) ≈ 3e-4 nats
+    np.testing.assert_allclose(np.diag(report.values), np.log([4, 6]), atol=5e-4)
+    np.testing.assert_allclose(report.values[[0, 1], [1, 0]], 0.0, atol=4 * report.stderr[[0, 1], [1, 0]].max())
+
+
+def test_weighted_bootstrap_is_the_histogram_mig_of_resampled_copies() -> None:
+    from vmieval.estimators.factors import bootstrap_migs, histogram_mi, mig_from_matrix
+
+    factors = grid(3, 4, repeat=15)
+    means = factors + np.random.default_rng(1).normal(0, 0.7, factors.shape)
+    binned = discretize(means, 20)
+    draws = bootstrap_migs(binned, factors, ("p", "q"), 5, seed=3)
+    rng = np.random.default_rng(3)
+    for draw in draws:
+        idx = rng.integers(0, len(means), len(means))
+        # the same bins (edges of all images) counted on an explicit resampled copy
+        matrix = np.array([[histogram_mi(b[idx, None], f[idx, None], 10**6)[0][0, 0] for f in factors.T]
+                           for b in binned.T])  # fmt: skip
+        h = histogram_mi(factors[idx], factors[idx], 10**6)[1]
+        assert draw == pytest.approx(mig_from_matrix(matrix, h, ("p", "q"), "").value, abs=1e-12)

@@ -22,7 +22,7 @@ from vmieval.figures import (
     training_curves_figure,
     traversal_figure,
 )
-from vmieval.figures.canvas import figure_size
+from vmieval.figures.canvas import DPI
 from vmieval.figures.traversal import MIN_CELL_PX, cell_centres, cell_size, value_labels
 
 
@@ -38,7 +38,8 @@ def saved(fig, path: Path) -> Image.Image:
     image.verify()
     image = Image.open(path)
     assert image.format == "PNG"
-    assert image.size == figure_size(fig)
+    w, h = fig.get_size_inches()
+    assert image.size == (round(w * DPI), round(h * DPI))
     return image
 
 

@@ -7,6 +7,7 @@ from shared_paths import FIXTURE_MODELS
 
 import vmieval
 from vmieval.data import load_images
+from vmieval.encoded import encode_split
 from vmieval.estimators.encoder import categorical_mi
 
 MODELS = FIXTURE_MODELS
@@ -15,7 +16,7 @@ MODELS = FIXTURE_MODELS
 def _exact_mi(name: str) -> float:
     model = vmieval.load(MODELS / f"{name}.pt")
     data = load_images("mnist-sample", "test")
-    posterior = model.encode_all(data.images)
+    posterior = encode_split(model, data).posterior
     value, _ = categorical_mi(posterior["c"].log_probs.double())
     return value
 

@@ -22,6 +22,7 @@ from vmieval.cli.main import cli
 from vmieval.architectures import build_architecture
 from vmieval.checkpoints import describe_checkpoint, load_checkpoint
 from vmieval.data import load_images
+from vmieval.encoded import encode_split
 from vmieval.errors import CheckpointError
 from vmieval.spec import ModelSpec, categorical, gaussian
 
@@ -126,7 +127,7 @@ def test_real_checkpoint_reconstructs_and_clusters_digits() -> None:
     else:
         data = load_images("mnist", "test", data_dir=REAL_MNIST, image_size=32, limit=1000)
     vae = load_checkpoint(REAL)
-    post = vae.encode_all(data.images)
+    post = encode_split(vae, data).posterior
     log_q = post["c"].log_probs  # [N, 10]
 
     # Reconstruction through (z mean, argmax c) in JointVAE's order; the swapped order gives ~0.14.

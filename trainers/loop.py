@@ -40,6 +40,7 @@ from vmieval.trainers.resume import load_resume, save_run, sidecar_path
 from vmieval.architectures import build_architecture
 from vmieval.checkpoints.native import parse_metadata
 from vmieval.data import load_images
+from vmieval.devices import resolve_device
 from vmieval.distributions import Posterior
 from vmieval.errors import CheckpointError, UsageError
 from vmieval.estimators.decoder.qnet import QNetwork, q_parts
@@ -73,14 +74,6 @@ class TrainResult:
     @property
     def last(self) -> dict[str, Any]:
         return self.history[-1] if self.history else {}
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda asked for, but no CUDA device is available; use --device cpu")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def temperature_at(config: TrainConfig, step: int, steps_per_epoch: int) -> float:

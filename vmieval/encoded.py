@@ -125,16 +125,21 @@ def encode_split(model: FrozenVAE, data: Dataset | ImageData, batch_size: int = 
     held = isinstance(data, ImageData)
     if held and data.labels is not None and data.labels.shape[0] != n:
         raise DataError(f"{n} images but {data.labels.shape[0]} labels")
-    flat: list[torch.Tensor] = []
-    labels: list[torch.Tensor] = []
-    factors: list[torch.Tensor] = []
+    # Outputs are allocated once at their final size and filled batch by batch: per-batch pieces kept
+    # in lists would interleave with each batch's large temporary activations and fragment the heap.
+    flat = labels = factors = None
+    start = 0
     for batch in data.batches(batch_size):
-        flat.append(model.encode_params(batch.images).cpu())
-        if not held and batch.labels is not None:
-            labels.append(batch.labels)
-        if not held and batch.factors is not None:
-            factors.append(batch.factors)
-    posterior = Posterior.from_flat(model.spec, torch.cat(flat))
+        params = model.encode_params(batch.images)
+        stop = start + params.shape[0]
+        flat = _fill(flat, params, start, stop, n)
+        if not held:
+            labels = _fill(labels, batch.labels, start, stop, n)
+            factors = _fill(factors, batch.factors, start, stop, n)
+        start = stop
+    if flat is None or start != n:
+        raise DataError(f"the {data.name} {data.split} split promised {n} images but gave {start}")
+    posterior = Posterior.from_flat(model.spec, flat)
     kl, kl_per_dim = posterior.kl_terms()
     log_bar: dict[str, torch.Tensor] = {}
     h_bar: dict[str, float] = {}
@@ -145,8 +150,7 @@ def encode_split(model: FrozenVAE, data: Dataset | ImageData, batch_size: int = 
     if held:
         split_labels, split_factors = data.labels, data.factors
     else:
-        split_labels = torch.cat(labels) if labels else None
-        split_factors = torch.cat(factors) if factors else None
+        split_labels, split_factors = labels, factors
     return EncodedSplit(
         spec=model.spec,
         posterior=posterior,
@@ -162,3 +166,13 @@ def encode_split(model: FrozenVAE, data: Dataset | ImageData, batch_size: int = 
         aggregate_log_probs=log_bar,
         aggregate_entropy=h_bar,
     )
+
+
+def _fill(out: torch.Tensor | None, part: torch.Tensor | None, start: int, stop: int, n: int) -> torch.Tensor | None:
+    """Write one batch's rows `part` [B, ...] into `out` [N, ...] (allocated, on the CPU, at the first batch)."""
+    if part is None:
+        return out
+    if out is None:
+        out = torch.empty((n, *part.shape[1:]), dtype=part.dtype)
+    out[start:stop] = part
+    return out

@@ -85,12 +85,6 @@ class FrozenVAE:
         return Posterior.from_flat(self.spec, self.encode_params(x))
 
     @torch.no_grad()
-    def encode_all(self, images: torch.Tensor, batch_size: int = ENCODE_BATCH) -> Posterior:
-        """Encode a whole dataset, `batch_size` images per call; results on the CPU."""
-        flat = [self.encode_params(images[i : i + batch_size]).cpu() for i in range(0, len(images), batch_size)]
-        return Posterior.from_flat(self.spec, torch.cat(flat))
-
-    @torch.no_grad()
     def decode(self, latent: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
         """Likelihood parameters [B, C, H, W] (Bernoulli logits or Gaussian means)."""
         if isinstance(latent, dict):

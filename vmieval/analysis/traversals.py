@@ -10,13 +10,12 @@ any change across a row is the decoder's response to that part alone.
 By default the swept dims are those with the largest mean KL over the split (read from the encoded
 split): the dims the encoder uses, hence the ones worth looking at. Grids are built with
 `torchvision.utils.make_grid` (imported when a grid is made: it pulls in all of torchvision) and
-returned as uint8 [H, W, 3] arrays; `save_png` writes one atomically.
+returned as uint8 [H, W, 3] arrays (the report's figures write them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,7 +25,6 @@ from vmieval.analysis.cluster import categorical_block_name
 from vmieval.encoded import EncodedSplit
 from vmieval.errors import UsageError
 from vmieval.frozen import FrozenVAE
-from vmieval.outputs import atomic_write
 from vmieval.spec import ModelSpec
 
 
@@ -191,11 +189,3 @@ def dims_by_kl(split: EncodedSplit, block: str) -> list[int]:
     """Dims of a Gaussian block, highest mean KL(q(z_d|x) || N(0, 1)) over the split first."""
     kl = split.kl_per_dim[block].mean(dim=0)
     return [int(d) for d in torch.argsort(kl, descending=True, stable=True)]
-
-
-def save_png(grid: Grid, path: str | Path, force: bool = False) -> Path:
-    """Write a grid's pixels as a PNG, atomically; refuses to overwrite without `force`."""
-    from PIL import Image
-
-    image = Image.fromarray(grid.pixels)
-    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"), force=force)

@@ -4,7 +4,8 @@ Estimand (encoder side): I_q(z_j; v_k) = E[log q̄_{v_k}(z_j) − log q̄(z_j)] 
 integer factor classes v [N, F], z_j ~ q(z_j|x), q̄ the dim's aggregate posterior and q̄_v the mixture over
 the images of class v; a Monte-Carlo estimate, one code per image, stderr std(term)/√N; a permutation
 null gives chance level. MIG (Chen et al. 2018, β-TCVAE) and disentanglement_lib's binned discrete MIG
-beside it. Derivation, cost and chance level: docs/estimators.md.
+beside it. Above N = M·(1 + 2F) images every mixture comes from M systematic references per code, own term
+exact (`factor_sampling`, O(D·N·M)). Derivation, cost and chance level: docs/estimators.md.
 """
 
 from __future__ import annotations
@@ -24,11 +25,17 @@ from vmieval.errors import UsageError
 from vmieval.estimators.aggregate import log_q_matrix
 from vmieval.estimators.encoder import CAP_MARGIN, sample_codes
 from vmieval.estimators.estimate import mean_and_stderr
+from vmieval.estimators.factor_sampling import sampled_factor_terms
 
 if TYPE_CHECKING:
     from vmieval.encoded import EncodedSplit
 
 MONTE_CARLO = "Monte Carlo: full-dataset mixtures q(z_j) and q(z_j|v_k) (one code per image)"
+MONTE_CARLO_SAMPLED = (
+    "Monte Carlo: mixtures q(z_j) and q(z_j|v_k) from {m} systematic references per code, own term exact "
+    "(one code per image; chance level on {null} images)"
+)
+NULL_CODES = 10_000  # images whose terms give the chance level when the mixtures are subsampled
 MIG_MC = "MIG (Chen et al. 2018): Monte-Carlo I_q(z_j; v_k), gap / H(v_k); stderr: delta method, top two fixed"
 MIG_HISTOGRAM = "MIG (disentanglement_lib): {bins}-bin histogram of posterior means, sklearn mutual_info_score"
 
@@ -36,12 +43,17 @@ MIG_HISTOGRAM = "MIG (disentanglement_lib): {bins}-bin histogram of posterior me
 @dataclass(frozen=True)
 class FactorConfig:
     """`chunk`: codes per block of the [chunk, N] density matrix; `bins`: histogram bins of the
-    disentanglement_lib MIG; `bootstrap`: its resamples for the stderr (0: no stderr), `seed` theirs."""
+    disentanglement_lib MIG; `bootstrap`: its resamples for the stderr (0: no stderr), `seed` theirs
+    (and the references'); `references`: M, the mixtures' systematic references per code above
+    N = M · (1 + 2F) images (0: always the exact O(N²) sums); `null_codes`: images of the chance level then.
+    100 resamples put the bootstrap stderr's own relative noise near 1/√(2 · 99) = 7% (10 gave 24%)."""
 
     chunk: int = 1024
     bins: int = 20
-    bootstrap: int = 10
+    bootstrap: int = 100
     seed: int = 0
+    references: int = 256
+    null_codes: int = NULL_CODES
 
 
 @dataclass(frozen=True)
@@ -191,17 +203,28 @@ def factor_mi(
     split: str = "test",
     chunk: int = 1024,
     null_seed: int = 0,
+    references: int = 0,
+    null_codes: int = NULL_CODES,
 ) -> tuple[FactorMI, torch.Tensor]:
     """The I_q(z_j; v_k) matrix of Gaussian posteriors `mean`, `logvar` [N, D] against integer
     `factors` [N, F], and its per-image terms [N, D, F] (for MIG's stderr); `null_seed` draws the
-    relabelling of the chance level."""
+    relabelling of the chance level (and the references). With `references` M > 0 and N > M · (1 + 2F)
+    (where subsampling the F class mixtures, their chance level and the total costs fewer density
+    evaluations than the exact N per code) the mixtures are subsampled (`factor_sampling`); else exact."""
     if mean.ndim != 2 or mean.shape != logvar.shape or mean.shape[0] < 2:
         raise UsageError(f"posterior means and log-variances must be equal [N, D] shapes, N >= 2; got {mean.shape}")
     n, d = mean.shape
     v = check_factors(factors, n, factor_names)
     f_names = factor_names or tuple(f"v{k}" for k in range(v.shape[1]))
     z_names = latent_names or tuple(f"z[{j}]" for j in range(d))
-    terms, own, null = factor_terms(mean, logvar, v, generator, chunk, null_seed)
+    estimator = MONTE_CARLO
+    if references > 0 and n > references * (1 + 2 * v.shape[1]):  # else the exact sums cost less
+        index = _class_index(v)[0].numpy()
+        terms, own, null, rows = sampled_factor_terms(mean, logvar, index, generator, references, null_seed,
+                                                      null_codes, null_seed)  # fmt: skip
+        estimator = MONTE_CARLO_SAMPLED.format(m=references, null=len(rows))
+    else:
+        terms, own, null = factor_terms(mean, logvar, v, generator, chunk, null_seed)
     stats = [mean_and_stderr(terms[:, j, k]) for j in range(d) for k in range(v.shape[1])]
     values = np.array([s[0] for s in stats]).reshape(d, -1)
     stderr = np.array([s[1] for s in stats]).reshape(d, -1)
@@ -210,7 +233,7 @@ def factor_mi(
     near_cap = tuple(z for z, (value, _) in zip(z_names, info, strict=True) if value > cap - CAP_MARGIN)
     result = FactorMI(z_names, f_names, values, stderr, factor_entropies(v),
                       np.array([i[0] for i in info]), np.array([i[1] for i in info]), near_cap, n, split,
-                      null.mean(0).numpy())  # fmt: skip
+                      null.mean(0).numpy(), estimator)  # fmt: skip
     return result, terms
 
 
@@ -271,14 +294,38 @@ def histogram_mig(
     score = mig_from_matrix(matrix, h, factor_names, label)
     if config.bootstrap < 2:
         return matrix, score
-    rng = np.random.default_rng(config.seed)
-    draws = []
-    for _ in range(config.bootstrap):
-        idx = rng.integers(0, len(means), len(means))
-        m, hb = histogram_mi(means[idx], factors[idx], config.bins)
-        draws.append(mig_from_matrix(m, hb, factor_names, label).value if (hb > 0).any() else np.nan)
+    draws = bootstrap_migs(discretize(means, config.bins), factors, factor_names, config.bootstrap, config.seed)
     stderr = float(np.nanstd(draws, ddof=1))
     return matrix, MIGScore(score.value, stderr, score.gaps, score.gap_stderr, score.top_two, score.skipped, label)
+
+
+def bootstrap_migs(binned: np.ndarray, factors: np.ndarray, factor_names: tuple[str, ...], resamples: int,
+                   seed: int) -> np.ndarray:  # fmt: skip
+    """The histogram MIG of `resamples` bootstrap resamples of the images (NaN where a resample has no
+    factor with two classes): [resamples]. `binned` [N, D] bin indices, `factors` [N, F] classes. A
+    resample is its multiplicities w [N] (`rng.integers` draws, seeded): every contingency table is a
+    w-weighted count of the same bins, so no resampled copy of the data is made."""
+    rng = np.random.default_rng(seed)
+    n = len(binned)
+    classes = [np.unique(col, return_inverse=True)[1].reshape(-1) for col in factors.T]
+    sizes = [int(c.max()) + 1 for c in classes]
+    width = int(binned.max()) + 1
+    draws = np.full(resamples, np.nan)
+    for r in range(resamples):
+        w = np.bincount(rng.integers(0, n, n), minlength=n)
+        h = np.array([scipy_entropy(np.bincount(c, w, k)) for c, k in zip(classes, sizes, strict=True)])
+        if not (h > 0).any():
+            continue
+        # each cell's joint index bin · K + class is formed here, not kept: D · F index arrays of N would not fit
+        matrix = np.array([[_mi_counts(np.bincount(b * k + c, w, width * k).reshape(width, k)) for c, k in
+                            zip(classes, sizes, strict=True)] for b in binned.T])  # fmt: skip
+        draws[r] = mig_from_matrix(matrix, h, factor_names, "").value
+    return draws
+
+
+def _mi_counts(table: np.ndarray) -> float:
+    """sklearn's `mutual_info_score` of a dense contingency table of whole counts."""
+    return float(mutual_info_score(None, None, contingency=table.astype(np.int64)))
 
 
 def factor_report(
@@ -295,8 +342,9 @@ def factor_report(
     [N, F]; the Monte-Carlo draws come from `generator`, the chance-level relabelling and the
     bootstrap from `config.seed`."""
     mi, terms = factor_mi(mean, logvar, factors, generator, factor_names, latent_names, split, config.chunk,
-                          config.seed)  # fmt: skip
+                          config.seed, config.references, config.null_codes)  # fmt: skip
     mig = mig_from_matrix(mi.values, mi.factor_entropy, mi.factor_names, MIG_MC, terms)
+    del terms  # [N, D, F]: freed before the histogram MIG's arrays
     v = check_factors(factors, mi.n)
     matrix, hist = histogram_mig(mean.double().cpu().numpy(), v, mi.factor_names, config)
     return FactorReport(mi, mig, matrix, hist)

@@ -90,12 +90,6 @@ def model_colours(models: Sequence[str]) -> dict[str, str]:
     return {m: f"C{i % 10}" for i, m in enumerate(models)}
 
 
-def figure_size(fig: Figure) -> tuple[int, int]:
-    """(width, height) in pixels of the PNG `save_figure` will write."""
-    w, h = fig.get_size_inches()
-    return round(w * DPI), round(h * DPI)
-
-
 def save_figure(fig: Figure, path: str | Path, force: bool = False) -> Path:
     """Write `fig` as a PNG at `path` (temporary file in the same folder, then a rename); an
     existing file is an OutputError unless `force`."""
