@@ -81,6 +81,36 @@ def log_aggregate(parts: TargetPosterior, codes: list[torch.Tensor], chunk: int 
     return out
 
 
+def log_aggregate_sampled(
+    parts: TargetPosterior, codes: list[torch.Tensor], references: int, generator: torch.Generator, chunk: int = 256
+) -> torch.Tensor:
+    """log q̄(t_i) for the codes of images i = 0..N−1 (code i drawn from q(t|x_i)) in O(N · M): the own
+    term log q(t_i|x_i) exactly, plus the other N−1 images' sum estimated from M references drawn
+    uniformly with replacement, independently per code (from `generator`), each weighted (N−1)/M.
+    The sum is unbiased and the codes' terms stay independent, so a stderr over codes holds the
+    subsampling noise; the log of an unbiased sum is biased low by about Var/(2·S²). [N], float64."""
+    n = parts[0].n
+    own = log_q_own(parts, codes, torch.arange(n))
+    out = torch.empty(n, dtype=torch.float64)
+    log_weight = math.log((n - 1) / references)
+    for start in range(0, n, chunk):
+        rows = torch.arange(start, min(start + chunk, n))
+        refs = torch.randint(0, n - 1, (len(rows), references), generator=generator)
+        refs += (refs >= rows[:, None]).long()  # skip the code's own image
+        total = torch.zeros(refs.shape, dtype=torch.float64)
+        for post, code in zip(parts, codes, strict=True):
+            c = code[rows]
+            if isinstance(post, CategoricalPosterior):
+                total += post.log_probs.double()[refs, c.long()[:, None]]
+            else:
+                mean, logvar = post.mean.double()[refs], post.logvar.double()[refs]  # [c, M, d]
+                quad = ((c.double()[:, None, :] - mean) ** 2 * torch.exp(-logvar)).sum(2)
+                total += -0.5 * (quad + logvar.sum(2) + mean.shape[2] * LOG_2PI)
+        others = torch.logsumexp(total, dim=1) + log_weight
+        out[rows] = torch.logaddexp(own[rows], others) - math.log(n)
+    return out
+
+
 def joint_categorical_entropy(parts: TargetPosterior) -> float | None:
     """Exact H(q̄) of a target made only of categorical parts, or None when that is not possible.
 

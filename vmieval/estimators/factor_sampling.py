@@ -125,13 +125,7 @@ def sampled_factor_terms(
     chunk = max(1, BLOCK // references)
     for j in range(d):
         mean_j, logvar_j = mean[:, j].double(), logvar[:, j].double()
-        post = GaussianPosterior(mean_j[:, None], logvar_j[:, None])
-        (t,) = sample_codes([post], generator)
-        t = t[:, 0]
-        own = _own_log_q(t, mean_j, logvar_j)
-        by_mean = np.argsort(mean_j.numpy(), kind="stable")
-        whole = SortedGroups(mean_j, logvar_j, np.zeros(n, dtype=np.int64), by_mean)
-        log_total = torch.cat([log_group_sum(t[r], own[r], r, whole, references, refs) for r in _blocks(n, chunk)])
+        t, own, log_total, by_mean = _whole_mixture(mean_j, logvar_j, generator, references, refs, chunk)
         own_terms[:, j] = own - (log_total - math.log(n))
         for k, col in enumerate(index.T):
             if log_ratio[k].max() == 0.0:
@@ -140,6 +134,33 @@ def sampled_factor_terms(
             terms[:, j, k] = dim.class_terms(col, log_ratio[k], torch.arange(n))
             null[:, j, k] = dim.class_terms(col[perm], log_ratio[k][perm], null_rows)
     return terms, own_terms, null, null_rows
+
+
+def _whole_mixture(
+    mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator, m: int, refs: torch.Generator, chunk: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
+    """One dim's codes t_n ~ q(z|x_n) [N] (drawn from `generator`), their own log q(t_n|x_n) [N], the
+    M-reference estimate of log Σ_m q(t_n|x_m) over all images [N], and the images' order by mean."""
+    post = GaussianPosterior(mean[:, None], logvar[:, None])
+    (t,) = sample_codes([post], generator)
+    t = t[:, 0]
+    own = _own_log_q(t, mean, logvar)
+    by_mean = np.argsort(mean.numpy(), kind="stable")
+    whole = SortedGroups(mean, logvar, np.zeros(len(t), dtype=np.int64), by_mean)
+    log_total = torch.cat([log_group_sum(t[r], own[r], r, whole, m, refs) for r in _blocks(len(t), chunk)])
+    return t, own, log_total, by_mean
+
+
+def sampled_dim_terms(
+    mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator, references: int, reference_seed: int = 0
+) -> torch.Tensor:
+    """Per-image terms of I_q(x; z) for one Gaussian dim, log q(t_n|x_n) − log q̄(t_n) [N] (float64),
+    with q̄ from `references` systematic references per code (own term exact): O(N · M), not O(N²).
+    `mean`, `logvar` [N]; codes from `generator`, references from `reference_seed`."""
+    mean, logvar = mean.detach().cpu().double(), logvar.detach().cpu().double()
+    refs = torch.Generator().manual_seed(reference_seed)
+    _, own, log_total, _ = _whole_mixture(mean, logvar, generator, references, refs, max(1, BLOCK // references))
+    return own - (log_total - math.log(len(own)))
 
 
 @dataclass(frozen=True)
