@@ -120,3 +120,30 @@ def test_readme_python_snippet_runs(world: dict[str, str], capsys: pytest.Captur
     code = code.replace('MIConfig(target="c")', fast)
     exec(compile(code, "README.md", "exec"), {})
     assert "I(c; x_hat) >= Barber-Agakov" in capsys.readouterr().out
+
+
+def readme_sweep_commands() -> list[str]:
+    """The `vmieval ...` lines of the code block under "### Sweeps" (they run in order: merge reads the sweep)."""
+    text = README.read_text()
+    block = text[text.index("### Sweeps: many checkpoints") :]
+    block = block[block.index("```") + 3 :]
+    return [line for line in block[: block.index("```")].splitlines() if line.startswith("vmieval ")]
+
+
+@pytest.mark.slow
+def test_readme_sweep_commands_run_as_written(world: dict[str, str]) -> None:
+    for folder, name in (("beta4/seed1", "b.pt"), ("beta8/seed1", "a.pt")):  # the glob's checkpoints
+        (Path("runs") / folder).mkdir(parents=True)
+        (Path("runs") / folder / "model.pt").write_bytes(Path(world[name]).read_bytes())
+    report = CliRunner().invoke(cli, ["report", world["model.pt"], "--out", "reports/mine", "--no-mi", "--limit", "30"])
+    assert report.exit_code == 0, report.output
+    lines = readme_sweep_commands()
+    assert [shlex.split(line)[1] for line in lines] == ["sweep", "merge"]
+    for line in lines:
+        args, _ = as_run(line, world)
+        fast = ["--no-mi", "--limit", "30", "--workers", "1"] if args[0] == "sweep" else []
+        result = CliRunner().invoke(cli, [*args, *fast])
+        assert result.exit_code == 0, f"{line}\n{result.output}"
+    merged = Path("sweeps/all/sweep.csv").read_text().splitlines()
+    assert len(merged) == 1 + 3  # a header, the two swept models and the report folder's model
+    assert "beta" in merged[0]  # the path's hyper-parameter is a column
