@@ -13,6 +13,7 @@ import torch
 
 from vmieval.distributions import GaussianPosterior, Posterior
 from vmieval.encoded import EncodedSplit
+from vmieval.estimators import latents
 from vmieval.estimators.latents import (
     ACTIVE_THRESHOLD,
     dims_target,
@@ -50,6 +51,17 @@ def test_known_kl_iq_and_active_units() -> None:
     assert set(s.order()[:2].tolist()) == {3, 6}
     tree = s.tree()
     assert tree["attrs"]["n_active"] == 2 and tree["kl"].shape == (8,)
+
+
+def test_sampled_references_above_the_exact_limit_agree_with_the_exact_sums(monkeypatch: pytest.MonkeyPatch) -> None:
+    split = split_with({3: 1.0, 6: 1.0})
+    exact = latent_summary(split, torch.Generator().manual_seed(1))
+    monkeypatch.setattr(latents, "EXACT_IQ_LIMIT", N - 1)  # N images now take the O(N·M) path
+    sampled = latent_summary(split, torch.Generator().manual_seed(1))
+    assert exact is not None and sampled is not None
+    assert "systematic references" in sampled.tree()["attrs"]["iq_estimator"]
+    assert np.all(np.abs(sampled.iq - exact.iq) < 3 * sampled.iq_stderr + 0.01), (sampled.iq, exact.iq)
+    assert sampled.iq[3] == pytest.approx(0.5 * math.log(1 + 1 / S**2), abs=0.1)
 
 
 def test_no_gaussian_block_has_no_summary() -> None:

@@ -130,7 +130,7 @@ def latent_summary(
                 terms = sampled_dim_terms(
                     post.mean[:, j], post.logvar[:, j], generator or torch.Generator(), REFERENCES
                 )
-                v, s = (float(x) for x in _mean_and_stderr(terms[:, None]))
+                v, s = (float(x[0]) for x in _mean_and_stderr(terms[:, None]))
             else:
                 v, s = np.nan, np.nan
             iq.append(v), iq_se.append(s)
