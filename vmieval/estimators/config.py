@@ -5,8 +5,9 @@ generated pairs cross-fitted over 5 folds (a fold's rest split 7:1 into Q's fit 
 stopping) sets), a 256-wide MLP Q, fitted until `patience` = 3 epochs pass without a better validation
 log-likelihood, under a generous cap of `max_epochs` (a Q still improving at the cap is flagged).
 Sized for a 10,000-image MNIST split on a small CPU: against 20,000 pairs and patience 4 it halves the
-fixture's `mi-bound` CPU (benchmarks/README.md, "cost policy") with the same Barber-Agakov value and a
-1.2-1.3x wider interval; 3 folds cost more in width (a Student-t quantile on 2 dof) than they save.
+fixture's `mi-bound` CPU (benchmarks/README.md, "Choosing the default cost"); the intervals stay calibrated
+but widen (1.2-1.3x on the fixture, about 2.5x on JointVAE's MNIST checkpoint, where `samples=20_000` buys
+them back at twice the Q cost); 3 folds would put Q's fitting noise on 2 dof and double the interval.
 A smaller or shorter-trained Q gives a looser (still valid) lower bound.
 """
 
