@@ -10,6 +10,9 @@ more). Cases:
   single-thread matmul workload (`bench_mi_bound.py --workload`);
 - `sprites`: the default `report` on the committed 64x64 sprites fixture model, 10,000 `sprites` images
   (build under test only: before the pooled front end it did not finish in 15 minutes on 1,000).
+`--variant NAME=ARGS` (repeatable) also runs the build under test with ARGS appended, for each case: how
+the default cost policy was chosen (`--cases mi-bound --variant "20k-p4=--samples 20000 --patience 4"
+--variant "3-folds=--folds 3" ... --out benchmarks/results/q_policy.json`).
 
     nice -n 5 .venv/bin/python benchmarks/bench_q_speed.py --base /work/base/.venv/bin/vmieval \\
         --jointvae /work/shared/data/jointvae-mnist/model.pt --data-dir /work/shared/data/mnist \\
@@ -79,14 +82,19 @@ def main() -> None:
     parser.add_argument("--cases", default="jointvae,mi-bound,sprites")
     parser.add_argument("--sprites-n", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--variant", action="append", default=[], help="NAME=ARGS: the new build with ARGS too")
     parser.add_argument("--out", type=Path, default=RESULTS)
     a = parser.parse_args()
+    variants = dict(v.split("=", 1) for v in a.variant)
     workload = [sys.executable, str(ROOT / "benchmarks" / "bench_mi_bound.py"), "--workload"]
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     for case in a.cases.split(","):
         runs: dict[str, list[dict[str, float]]] = {"new": [], "base": [], "workload": []}
+        runs |= {f"new {name}": [] for name in variants}
         for _ in range(a.repeats):
             runs["new"].append(run_once(commands(a.new, case, a)))
+            for name, extra in variants.items():
+                runs[f"new {name}"].append(run_once(commands(a.new, case, a) + extra.split()))
             if case != "sprites":
                 runs["base"].append(run_once(commands(a.base, case, a)))
             if case == "mi-bound":
@@ -99,6 +107,7 @@ def main() -> None:
         if "workload" in cpu:
             line += f", matmul workload {cpu['workload']:.1f} CPU-s, new / workload {cpu['new'] / cpu['workload']:.2f}x"
             line += f", base / workload {cpu['base'] / cpu['workload']:.2f}x"
+        line += "".join(f", new {name} {cpu[f'new {name}']:.1f} CPU-s" for name in variants)
         print(line, flush=True)
     doc = {"machine": {"cpu": cpu_model(), "logical_cores": os.cpu_count(), "python": platform.python_version(),
                        "threads": 1, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},

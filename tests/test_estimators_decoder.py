@@ -83,7 +83,7 @@ def test_bf16_and_fp32_fits_agree_within_their_stderr() -> None:
 
 
 def test_plan_states_its_product() -> None:
-    config = MIConfig()
+    config = MIConfig(samples=20_000)
     assert fit_pairs(config, 5) == 14_000 and fit_pairs(config, 2) == 8_750 and fit_pairs(config, 1) == 14_000
     line = plan_line(config, 5, 1e-5)  # 5 folds x 15 epochs x 14,000 pairs x 1e-5 s x (1 + 0.1/3) = 10.85 s
     assert line.startswith(
@@ -106,4 +106,4 @@ def test_progress_names_folds_ends_them_at_the_epochs_run_and_covers_pairs() -> 
         assert last[1:] == (len(curve.val_log_q), len(curve.val_log_q))
     assert events[-1][0] == "scoring" or any(e[0] == "scoring" for e in events)
     infonce = next(e for e in result.estimates() if e.family == "infonce")
-    assert infonce.params["pairs"] == "fresh" and infonce.n == 1024  # 8 batches of 128 fresh pairs
+    assert infonce.params["pairs"] == "fresh" and infonce.n == 4096  # 32 batches of 128 fresh pairs

@@ -1,11 +1,14 @@
 """`MIConfig`: every setting of an MI estimate, stored beside its results so a number can be rerun.
 
-The defaults are the one Q-fitting policy of both `vmieval mi-bound` and `vmieval report`: 20,000
-generated pairs split 70/10/20 into Q's fit, validation (early stopping) and held-out scoring
-sets, a 256-wide MLP Q, fitted until `patience` epochs pass without a better validation
+The defaults are the one Q-fitting policy of both `vmieval mi-bound` and `vmieval report`: 10,000
+generated pairs cross-fitted over 5 folds (a fold's rest split 7:1 into Q's fit and validation (early
+stopping) sets), a 256-wide MLP Q, fitted until `patience` = 3 epochs pass without a better validation
 log-likelihood, under a generous cap of `max_epochs` (a Q still improving at the cap is flagged).
-Sized for a 10,000-image MNIST split on a small CPU; a smaller or shorter-trained Q gives a looser
-(still valid) lower bound, which is why the report no longer uses settings of its own.
+Sized for a 10,000-image MNIST split on a small CPU: against 20,000 pairs and patience 4 it halves the
+fixture's `mi-bound` CPU (benchmarks/README.md, "Choosing the default cost"); the intervals stay calibrated
+but widen (1.2-1.3x on the fixture, about 2.5x on JointVAE's MNIST checkpoint, where `samples=20_000` buys
+them back at twice the Q cost); 3 folds would put Q's fitting noise on 2 dof and double the interval.
+A smaller or shorter-trained Q gives a looser (still valid) lower bound.
 """
 
 from __future__ import annotations
@@ -40,11 +43,11 @@ class MIConfig:
 
     target: str | None = None
     codes: Codes = "posterior"
-    samples: int = 20_000
+    samples: int = 10_000
     q_arch: Literal["mlp", "conv"] = "mlp"
     q_hidden: int = 256
     max_epochs: int = 100
-    patience: int = 4
+    patience: int = 3
     batch_size: int = 512
     lr: float = 2e-3
     seed: int = 0
