@@ -116,19 +116,19 @@ def latent_summary(
     if not blocks:
         return None
     names, owners, kl, kl_se, iq, iq_se, var = [], [], [], [], [], [], []
-    for name, post32 in blocks:
-        post = post32.to(torch.float64)
-        value, se = _mean_and_stderr(post.kl_per_dim())
-        kl.append(value), kl_se.append(se)
-        var.append(post.mean.var(0, correction=0).numpy())
-        for j in range(post.size):
+    for name, block in blocks:
+        for j in range(block.size):  # one float64 dim at a time: [N, D] float64 copies cost GBs at dSprites' N
+            post = block.dims(range(j, j + 1)).to(torch.float64)
+            value, se = _mean_and_stderr(post.kl_per_dim())
+            kl.append(value), kl_se.append(se)
+            var.append(post.mean.var(0, correction=0).numpy())
             names.append(f"{name}[{j}]")
             owners.append(name)
             if with_iq and split.n <= EXACT_IQ_LIMIT:
-                v, s = monte_carlo_mi([post.dims(range(j, j + 1))], generator or torch.Generator(), chunk)
+                v, s = monte_carlo_mi([post], generator or torch.Generator(), chunk)
             elif with_iq:
                 terms = sampled_dim_terms(
-                    post.mean[:, j], post.logvar[:, j], generator or torch.Generator(), REFERENCES
+                    post.mean[:, 0], post.logvar[:, 0], generator or torch.Generator(), REFERENCES
                 )
                 v, s = (float(x[0]) for x in _mean_and_stderr(terms[:, None]))
             else:
