@@ -58,6 +58,12 @@ SLOW = {
     "test_report_figures.py::test_single_model_figures_are_named_after_it",
     "test_factors.py::test_gaussian_latent_of_a_binary_factor_matches_numerical_integration",
     "test_results.py::test_every_documented_path_exists",
+    # 1.5-2.5 s each serially on a quiet machine: the quick pass ran 62 s with them, over its minute
+    "test_reproduce_quick.py::test_quick_reproduction_writes_results_and_resumes",
+    "test_hostile_outputs.py::test_a_signal_at_the_swap_leaves_one_whole_report",
+    "test_labels_and_messages.py::test_report_on_factor_data_draws_the_heatmap_and_the_latent_bars",
+    "test_hostile_outputs.py::test_real_full_disk_is_exit_6_one_line_and_the_old_report_intact",
+    "test_sweep_cli.py::test_sweep_writes_the_table_figures_and_resumes",
 }
 
 
