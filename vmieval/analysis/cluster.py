@@ -21,8 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from vmieval.distributions import CategoricalPosterior
 from vmieval.encoded import EncodedSplit
@@ -87,6 +85,8 @@ def contingency_counts(assignments: np.ndarray, labels: np.ndarray, k: int) -> t
 
 def hungarian_accuracy(assignments: np.ndarray, labels: np.ndarray, n_clusters: int) -> tuple[float, np.ndarray]:
     """Best one-to-one cluster -> label accuracy, and the mapping [n_clusters] (-1 = unmatched)."""
+    from scipy.optimize import linear_sum_assignment  # scipy.optimize and sklearn load only where clusters are scored
+
     values, label_counts = contingency_counts(assignments, labels, n_clusters)
     counts = label_counts.T
     rows, cols = linear_sum_assignment(counts, maximize=True)
@@ -117,6 +117,8 @@ def score_assignments(
     """Every score of one clustering: the numeric core shared by the model-level functions."""
     assignments = np.asarray(assignments, dtype=np.int64)
     labels = np.asarray(labels, dtype=np.int64)
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
     acc_h, map_h = hungarian_accuracy(assignments, labels, n_clusters)
     acc_m, map_m = majority_accuracy(assignments, labels, n_clusters)
     return ClusterResult(

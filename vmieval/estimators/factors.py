@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from scipy.stats import entropy as scipy_entropy
-from sklearn.metrics import mutual_info_score
-from sklearn.metrics.cluster import contingency_matrix
 
 from vmieval.distributions import GaussianPosterior
 from vmieval.errors import UsageError
@@ -118,6 +115,8 @@ def check_factors(factors: np.ndarray | torch.Tensor, n: int, names: tuple[str, 
 
 def factor_entropies(factors: np.ndarray) -> np.ndarray:
     """Plug-in H(v_k) in nats for each column of [N, F] integer classes: [F]."""
+    from scipy.stats import entropy as scipy_entropy  # scipy.stats and sklearn load only where factors are scored
+
     return np.array([scipy_entropy(np.unique(col, return_counts=True)[1]) for col in factors.T], dtype=np.float64)
 
 
@@ -281,6 +280,9 @@ def histogram_mi(means: np.ndarray, factors: np.ndarray, bins: int = 20) -> tupl
 def _mi(a: np.ndarray, b: np.ndarray) -> float:
     """sklearn's `mutual_info_score(a, b)`, given its sparse contingency table (skips re-validating
     the labels, half the cost of the bootstrap)."""
+    from sklearn.metrics import mutual_info_score
+    from sklearn.metrics.cluster import contingency_matrix
+
     return float(mutual_info_score(None, None, contingency=contingency_matrix(a, b, sparse=True)))
 
 
@@ -305,6 +307,8 @@ def bootstrap_migs(binned: np.ndarray, factors: np.ndarray, factor_names: tuple[
     factor with two classes): [resamples]. `binned` [N, D] bin indices, `factors` [N, F] classes. A
     resample is its multiplicities w [N] (`rng.integers` draws, seeded): every contingency table is a
     w-weighted count of the same bins, so no resampled copy of the data is made."""
+    from scipy.stats import entropy as scipy_entropy
+
     rng = np.random.default_rng(seed)
     n = len(binned)
     classes = [np.unique(col, return_inverse=True)[1].reshape(-1) for col in factors.T]
@@ -325,6 +329,8 @@ def bootstrap_migs(binned: np.ndarray, factors: np.ndarray, factor_names: tuple[
 
 def _mi_counts(table: np.ndarray) -> float:
     """sklearn's `mutual_info_score` of a dense contingency table of whole counts."""
+    from sklearn.metrics import mutual_info_score
+
     return float(mutual_info_score(None, None, contingency=table.astype(np.int64)))
 
 
