@@ -12,11 +12,11 @@ import errno
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from forked import wait_or_fail
 from vmieval.cli.interrupts import install
 from vmieval.cli.main import cli
 
@@ -110,16 +110,7 @@ def _killed_at(args: list[str], boundary: int, signum: int) -> int:
             code = 1
         finally:
             os._exit(code)
-    deadline = time.monotonic() + 300
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail(f"the child signalled at boundary {boundary} never finished")
-        time.sleep(0.02)
+    return wait_or_fail(pid, f"the child signalled at boundary {boundary}")
 
 
 def _kill_and_check(tiny_native: Path, earlier, boundary: int, signum: int) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 import torch
+from forked import wait_or_fail
 from vmieval.trainers import resolve_config, train
 from vmieval.trainers.resume import load_sidecar, save_sidecar, sidecar_path
 
@@ -69,16 +69,7 @@ def _killed_at(config, path: Path, boundary: int) -> int:
             code = 1
         finally:
             os._exit(code)
-    deadline = time.monotonic() + 300
-    while True:  # a forked child that deadlocks must fail the test, not hang the suite
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail(f"the child killed at boundary {boundary} never finished")
-        time.sleep(0.02)
+    return wait_or_fail(pid, f"the child killed at boundary {boundary}")
 
 
 def _same_states(a: dict, b: dict) -> bool:

@@ -256,6 +256,13 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def _ordinary_mode(path: Path, base: int) -> None:
+    """mkstemp/mkdtemp create 0600/0700: give `path` the mode an ordinary open or mkdir would (base & ~umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, base & ~umask)
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None], force: bool = True) -> Path:
     """Call `write(tmp_path)`, then rename the finished file onto `path`."""
     path = check_output_file(path, force, probe=False)  # the temporary file is the probe
@@ -266,10 +273,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], force: bool = 
         tmp = Path(tmp_name)
         IN_FLIGHT.add(tmp)
         os.close(fd)
-        # mkstemp creates 0600; give the result the permissions an ordinary `open(path, "w")` would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        _ordinary_mode(tmp, 0o666)
         _boundary("temp-created", tmp)
         write(tmp)
         with open(tmp, "rb") as fh:
@@ -338,9 +342,7 @@ def write_folder(folder: str | Path, write: Callable[[Path], None], force: bool 
         clean_stale_temps(folder)
         staged = Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(folder)}{os.getpid()}.", suffix=".tmp", dir=parent))
         IN_FLIGHT.add(staged)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staged, 0o777 & ~umask)
+        _ordinary_mode(staged, 0o777)
         _boundary("temp-created", staged)
         write(staged)
         for entry in os.scandir(staged):
