@@ -9,12 +9,16 @@ and under its own cap (InfoNCE: log N for a batch of N).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from vmieval.data import ImageData
+from vmieval.encoded import encode_split
 from vmieval.estimators import MIConfig
+from vmieval.estimators.decoder.bound import code_log_marginal
 from vmieval.estimators.decoder.fit import fit_q
 from vmieval.estimators.decoder.pairs import generate_pairs
 from vmieval.estimators.decoder.qnet import QNetwork, QPart, q_parts
@@ -115,3 +119,55 @@ def test_small_batches_saturate_at_the_cap(fitted) -> None:
     interpolated = bounds.terms["interpolated"]
     assert float(interpolated.max()) <= bounds.caps["interpolated"] == pytest.approx(1 + math.log(4 / 0.5))
     assert float(interpolated.mean()) < truth
+
+
+def test_density_ratio_critic_subtracts_each_codes_log_marginal() -> None:
+    torch.manual_seed(3)
+    q = QNetwork((1, 2, 3), (QPart("categorical", "c", 4),), "mlp", 16)
+    x, codes = torch.rand(5, 1, 2, 3), [torch.randint(0, 4, (5,))]
+    log_p = torch.randn(5, dtype=torch.float64)
+    plain, ratio = critic_scores(q, x, codes), critic_scores(q, x, codes, log_p)
+    assert torch.allclose(ratio, plain - log_p.unsqueeze(1))  # row i is code i: log Q(t_i|x_j) − log p(t_i)
+
+
+def _encoder_split() -> tuple[FrozenVAE, object, torch.Tensor]:
+    """A model whose encoder output is the image itself: z (2 dims: means, log-variances), c (3 logits)."""
+    spec = ModelSpec((1, 1, 7), (gaussian("z", 2), categorical("c", 3)))
+    model = FrozenVAE(spec, lambda x: x.flatten(1), lambda z: z[:, :7].view(-1, 1, 1, 7), INFO)
+    images = torch.randn(6, 1, 1, 7, generator=torch.Generator().manual_seed(4), dtype=torch.float64).float()
+    return model, encode_split(model, ImageData(images, None, "t", "test", "")), images.flatten(1).double()
+
+
+def test_code_log_marginal_under_the_prior() -> None:
+    spec = ModelSpec((1, 1, 7), (gaussian("z", 2), categorical("c", 3)))
+    codes = [torch.tensor([0, 2]), torch.tensor([[0.0, 1.0], [2.0, -1.0]])]
+    got = code_log_marginal(None, spec, parse_target("c,z[0:2]", spec), codes)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    expected = -math.log(3) + normal.log_prob(codes[1].double()).sum(1)
+    assert torch.allclose(got, expected)
+
+
+def test_code_log_marginal_under_the_aggregate_posterior() -> None:
+    model, split, enc = _encoder_split()
+    c = torch.tensor([0, 1, 2, 1])
+    got_c = code_log_marginal(split, model.spec, parse_target("c", model.spec), [c])
+    q_bar = torch.softmax(enc[:, 4:], 1).mean(0)
+    assert torch.allclose(got_c, q_bar.log()[c])
+    z = torch.tensor([[0.3, -0.2], [1.5, 0.7]], dtype=torch.float64)
+    got_z = code_log_marginal(split, model.spec, parse_target("z[0:2]", model.spec), [z])
+    mean, std = enc[:, 0:2], (0.5 * enc[:, 2:4]).exp()
+    densities = torch.distributions.Normal(mean.unsqueeze(0), std.unsqueeze(0)).log_prob(z.unsqueeze(1)).sum(2).exp()
+    assert torch.allclose(got_z, densities.mean(1).log())
+
+
+def test_density_ratio_baseline_is_one_for_a_normalised_q(fitted) -> None:
+    """E over mismatched pairs of Q(t|x)/p(t) is ∫Q(t|x)dt = 1 for any normalised Q: log a ≈ 0
+    (with log Q alone it is log 1/K under uniform codes)."""
+    q, val, test, truth = fitted
+    uniform = lambda pairs: replace(pairs, log_marginal=torch.full((len(pairs),), -math.log(K), dtype=torch.float64))  # noqa: E731
+    bounds = variational_terms(q, uniform(test), uniform(val), batch=128)
+    assert bounds.log_baseline == pytest.approx(0.0, abs=0.1)
+    plain = variational_terms(q, test, val, batch=128)
+    # under uniform codes log p is a constant: InfoNCE is unchanged, NWJ keeps its value (its baseline absorbs it)
+    assert torch.allclose(bounds.terms["infonce"], plain.terms["infonce"])
+    assert torch.allclose(bounds.terms["nwj"], plain.terms["nwj"], atol=1e-9)

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 import torch
 
+from vmieval.distributions import CategoricalPosterior, gaussian_log_density
 from vmieval.encoded import EncodedSplit
 from vmieval.estimators.aggregate import joint_categorical_entropy, log_aggregate
 from vmieval.estimators.config import MIConfig
 from vmieval.estimators.decoder.fit import QCurve
 from vmieval.estimators.decoder.qnet import QPart
 from vmieval.estimators.estimate import Entropy, Estimate
-from vmieval.spec import Target, TargetPart
+from vmieval.spec import ModelSpec, Target, TargetPart
 
 PAPER_NOTE = (
     "the paper's H = the prior's entropy; not a valid bound when the aggregate posterior differs from the prior"
@@ -125,3 +126,29 @@ def entropy_terms(
     if exact is not None:
         return torch.full((s,), exact, dtype=torch.float64), "aggregate"
     return -log_aggregate(parts, codes, config.chunk), "aggregate-mc"
+
+
+def code_log_marginal(
+    split: EncodedSplit | None, spec: ModelSpec, target: Target, codes: list[torch.Tensor], chunk: int = 1024
+) -> torch.Tensor:
+    """log p(t_i) [S], float64: each code's density under the marginal it was drawn from, the prior
+    (`split` None: log 1/K per categorical part, the standard normal per Gaussian dim) or the aggregate
+    posterior q̄ (exact: one categorical part from q̄(c), otherwise the mixture over the N images).
+
+    The contrastive rows use it to turn log Q(t|x̂) into the density ratio log Q(t|x̂)/p(t), the critic
+    those bounds are tightest for (docs/estimators.md, "InfoNCE, NWJ and the interpolated bound").
+    """
+    if split is None:
+        total = torch.zeros(codes[0].shape[0], dtype=torch.float64)
+        for part, code in zip(target.parts, codes, strict=True):
+            block = spec.block(part.block)
+            if block.kind == "categorical":
+                total -= math.log(block.size)
+            else:
+                zero = torch.zeros((), dtype=torch.float64)
+                total += gaussian_log_density(code.double(), zero, zero).sum(1)
+        return total
+    parts = split.target(target)
+    if len(parts) == 1 and isinstance(parts[0], CategoricalPosterior):
+        return parts[0].aggregate_log_probs().double()[codes[0].long()]
+    return log_aggregate(parts, codes, chunk)

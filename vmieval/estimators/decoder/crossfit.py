@@ -12,16 +12,21 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-import numpy as np
 import torch
 
 from vmieval.distributions import prior_entropy
 from vmieval.encoded import EncodedSplit
 from vmieval.errors import UsageError
 from vmieval.estimators.config import MIConfig
-from vmieval.estimators.decoder.bound import QBoundResult, entropy_terms, fano_bound, fano_slope
+from vmieval.estimators.decoder.bound import (
+    QBoundResult,
+    code_log_marginal,
+    entropy_terms,
+    fano_bound,
+    fano_slope,
+)
 from vmieval.estimators.decoder.fit import QCurve, epoch_progress, evaluate_q, fit_q
 from vmieval.estimators.decoder.intervals import CrossFitInterval, crossfit_interval
 from vmieval.estimators.decoder.pairs import GeneratedPairs, generate_pairs
@@ -105,16 +110,6 @@ def fresh_count(samples: int, folds: int, batch: int = DEFAULT_BATCH) -> int:
     return max(samples // folds, FRESH_BATCHES * batch)
 
 
-def _select(pairs: GeneratedPairs, idx: torch.Tensor) -> GeneratedPairs:
-    dev = pairs.x_hat.device
-    return GeneratedPairs(
-        pairs.x_hat[idx.to(dev)],
-        [c[idx] for c in pairs.codes],
-        pairs.owner[idx],
-        pairs.source,
-    )
-
-
 @dataclass(frozen=True)
 class FoldFit:
     """One fold's Q, its curve, its held-out pair indices and validation pairs, and (fit, val, test) sizes."""
@@ -137,12 +132,14 @@ class HeldOut:
 @dataclass(frozen=True)
 class Fresh:
     """Every fold's Q on the same fresh pairs: per Q the mean log Q and the miss rate per part; per
-    contrastive bound, per Q its mean and its batch means [B] (the same batches for every Q)."""
+    contrastive bound, per Q its mean, and per pair its term averaged over the Qs [n] (the first n
+    fresh pairs: whole batches), with `owner` [n] their source images."""
 
     log_q: list[float]
     misses: list[list[float]]
     contrastive: dict[str, list[float]]
-    batch_means: dict[str, torch.Tensor]
+    terms: dict[str, torch.Tensor]
+    owner: torch.Tensor
     params: dict[str, dict[str, str | int | float]]
     n: int
 
@@ -166,7 +163,7 @@ def fit_folds(
     out: list[FoldFit] = []
     for f in range(folds):
         test_idx, fit_idx, val_idx = fold_plan(fold_of, f, val_share)
-        fit, val = _select(pairs, fit_idx), _select(pairs, val_idx)
+        fit, val = pairs.select(fit_idx), pairs.select(val_idx)
         q, curve = fit_q(fit, val, parts, config, generator, epoch_progress(progress, f"Q fit, fold {f + 1}/{folds}"),
                          policy)  # fmt: skip
         if progress is not None:
@@ -180,7 +177,7 @@ def score_folds(fits: list[FoldFit], pairs: GeneratedPairs, parts: tuple[QPart, 
     log_q = torch.empty(len(pairs), dtype=torch.float64)
     hits = [torch.zeros(len(pairs), dtype=torch.bool) for _ in parts]
     for fold in fits:
-        fold_log_q, fold_hits = evaluate_q(fold.q, _select(pairs, fold.test_idx))
+        fold_log_q, fold_hits = evaluate_q(fold.q, pairs.select(fold.test_idx))
         log_q[fold.test_idx] = fold_log_q
         for j, h in enumerate(fold_hits):
             if h.numel():
@@ -195,7 +192,7 @@ def score_fresh(fits: list[FoldFit], fresh: GeneratedPairs, parts: tuple[QPart, 
     log_q: list[float] = []
     misses: list[list[float]] = [[] for _ in parts]
     contrastive: dict[str, list[float]] = {k: [] for k in CONTRASTIVE}
-    batch_means: dict[str, list[torch.Tensor]] = {k: [] for k in CONTRASTIVE}
+    terms: dict[str, list[torch.Tensor]] = {k: [] for k in CONTRASTIVE}
     params: dict[str, dict[str, str | int | float]] = {}
     for fold in fits:
         scores, hits = evaluate_q(fold.q, fresh)
@@ -205,15 +202,15 @@ def score_fresh(fits: list[FoldFit], fresh: GeneratedPairs, parts: tuple[QPart, 
         vt = variational_terms(fold.q, fresh, fold.val, batch)
         for name in CONTRASTIVE:
             contrastive[name].append(float(vt.terms[name].mean()))
-            batch_means[name].append(vt.batch_means(name))
+            terms[name].append(vt.terms[name])
         params = {
             "infonce": {"batch": vt.batch, "cap": vt.caps["infonce"]},
             "nwj": {"batch": vt.batch},
             "interpolated": {"batch": vt.batch, "alpha": vt.alpha, "cap": vt.caps["interpolated"]},
         }
-    means = {k: torch.stack(v).mean(0) for k, v in batch_means.items()}
-    n = int(next(iter(means.values())).shape[0]) * int(next(iter(params.values()))["batch"])
-    return Fresh(log_q, misses, contrastive, means, params, n)
+    means = {k: torch.stack(v).mean(0) for k, v in terms.items()}
+    n = int(next(iter(means.values())).shape[0])
+    return Fresh(log_q, misses, contrastive, means, fresh.owner[:n], params, n)
 
 
 def crossfit_q_bound(
@@ -240,6 +237,7 @@ def crossfit_q_bound(
     made = generate_pairs(
         model, target, config.codes, config.samples + n_fresh, generator, posterior, on_batch=on_batch
     )
+    made = replace(made, log_marginal=code_log_marginal(encoded, spec, target, made.codes, config.chunk))
     pairs, fresh_pairs = made.select(slice(0, config.samples)), made.select(slice(config.samples, None))
     fold_of = assign_folds(pairs.owner, folds, generator)
     paper_h = prior_entropy(spec, target)
@@ -283,10 +281,10 @@ def crossfit_q_bound(
 
     scores = Scores(held.log_q, held.hits, h_terms, choice, paper_h)
     rows, extras, accuracy = q_rows(make, scores, parts, target, encoded, ba, fano)
-    for name in CONTRASTIVE:  # each fresh batch is one draw; the F Qs' spread on them is the fit's noise
-        batch_means, per_q = fresh.batch_means[name], fresh.contrastive[name]
-        value, alone = float(batch_means.mean()), np.full(batch_means.shape[0], -1)
-        interval = crossfit_interval(value, batch_means.numpy(), alone, per_q, per_q)
+    for name in CONTRASTIVE:  # pairs drawn as for BA (clustered by image); the F Qs' spread is the fit's noise
+        terms, per_q = fresh.terms[name], fresh.contrastive[name]
+        value = float(terms.mean())
+        interval = crossfit_interval(value, terms.numpy(), fresh.owner.numpy(), per_q, per_q, n_images)
         params = make.params | fresh.params[name] | {"pairs": "fresh"}
         rows.append(make.row(label, value, interval.reported_stderr, family=name, params=params, n=fresh.n))
         extras.append((interval, per_q))

@@ -29,18 +29,23 @@ DECODE_BATCH = 2048  # codes per decoder call
 class GeneratedPairs:
     """S pairs: `x_hat` float32 [S, C, H, W] on the model's device; `codes` per target part (indices
     [S] for a categorical part, values [S, d] for Gaussian dims, CPU); `owner` [S] the index of the
-    image whose posterior drew the code (-1 under prior codes)."""
+    image whose posterior drew the code (-1 under prior codes); `log_marginal` [S] log p(t) of each code
+    under the marginal it was drawn from, where a bound needs it (`bound.code_log_marginal`), else None."""
 
     x_hat: torch.Tensor
     codes: list[torch.Tensor]
     owner: torch.Tensor
     source: str
+    log_marginal: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.owner.shape[0])
 
-    def select(self, rows: slice) -> GeneratedPairs:
-        return GeneratedPairs(self.x_hat[rows], [c[rows] for c in self.codes], self.owner[rows], self.source)
+    def select(self, rows: slice | torch.Tensor) -> GeneratedPairs:
+        """The pairs at `rows` (a slice, or indices [n] on the CPU)."""
+        x_rows = rows.to(self.x_hat.device) if isinstance(rows, torch.Tensor) else rows
+        log_p = None if self.log_marginal is None else self.log_marginal[rows]
+        return GeneratedPairs(self.x_hat[x_rows], [c[rows] for c in self.codes], self.owner[rows], self.source, log_p)
 
 
 def stratified_owners(n_images: int, n_samples: int, generator: torch.Generator) -> torch.Tensor:

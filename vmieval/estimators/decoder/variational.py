@@ -1,6 +1,8 @@
 """InfoNCE, NWJ and one interpolated bound I_α on I(t; x_hat), with the fitted Q as critic
-f(t, x_hat) = log Q(t | x_hat) (Poole, Ozair, van den Oord, Alemi & Tucker, "On Variational Bounds of
-Mutual Information", ICML 2019, section 2.5), scored on the held-out pairs cut into batches of N.
+f(t, x_hat) = log Q(t | x_hat) − log p(t), p the codes' marginal (Poole, Ozair, van den Oord, Alemi &
+Tucker, "On Variational Bounds of Mutual Information", ICML 2019, section 2.5), scored on pairs cut
+into batches of N. The density ratio is the critic every one of these bounds is tightest for when Q is
+the true posterior, so Q's fitting noise moves them only to second order, as it moves Barber-Agakov.
 
 Per-image terms [M] (M a multiple of N): 1 + S[j, j] − log(α m_j + (1 − α) a) − m'_j / (α m'_j + (1 − α) a),
 with S [N, N] the critic on a batch's codes × images, m_j, m'_j the mean of e^S over the batch's own
@@ -42,8 +44,11 @@ class VariationalTerms:
 
 
 @torch.no_grad()
-def critic_scores(q: QNetwork, x_hat: torch.Tensor, codes: list[torch.Tensor]) -> torch.Tensor:
-    """S[i, j] = log Q(t_i | x̂_j) for codes t [N] / [N, d] and images x̂ [N', C, H, W]: [N, N'], float64."""
+def critic_scores(
+    q: QNetwork, x_hat: torch.Tensor, codes: list[torch.Tensor], log_marginal: torch.Tensor | None = None
+) -> torch.Tensor:
+    """S[i, j] = log Q(t_i | x̂_j) − log p(t_i) for codes t [N] / [N, d] (their log p [N], or None for
+    log Q alone) and images x̂ [N', C, H, W]: [N, N'], float64."""
     q.eval()
     outputs = q(x_hat)
     total = torch.zeros(codes[0].shape[0], x_hat.shape[0], dtype=torch.float64, device=x_hat.device)
@@ -55,12 +60,19 @@ def critic_scores(q: QNetwork, x_hat: torch.Tensor, codes: list[torch.Tensor]) -
             mean, logvar = out[:, : part.size].double(), out[:, part.size :].double().clamp(*GAUSSIAN_LOGVAR_CLAMP)
             t = code.double().unsqueeze(1)  # [N, 1, d] against [1, N', d]
             total += gaussian_log_density(t, mean.unsqueeze(0), logvar.unsqueeze(0)).sum(2)
+    if log_marginal is not None:
+        total -= log_marginal.to(total.device, torch.float64).unsqueeze(1)
     return total.cpu()
 
 
 def _batches(pairs: GeneratedPairs, batch: int) -> list[GeneratedPairs]:
     n = len(pairs) // batch
     return [pairs.select(slice(i * batch, (i + 1) * batch)) for i in range(n)]
+
+
+def _scores(q: QNetwork, images: GeneratedPairs, codes: GeneratedPairs) -> torch.Tensor:
+    """The critic on `codes`' codes against `images`' images (density ratio where the codes carry log p)."""
+    return critic_scores(q, images.x_hat, codes.codes, codes.log_marginal)
 
 
 def _log_mean_exp(scores: torch.Tensor, dim: int) -> torch.Tensor:
@@ -73,7 +85,7 @@ def fit_log_baseline(q: QNetwork, val: GeneratedPairs, batch: int = DEFAULT_BATC
     if batch < 1:
         raise ValueError("the NWJ baseline needs at least 2 validation pairs")
     parts = _batches(val, batch)
-    cross = [critic_scores(q, parts[b].x_hat, parts[(b + 1) % len(parts)].codes) for b in range(len(parts))]
+    cross = [_scores(q, parts[b], parts[(b + 1) % len(parts)]) for b in range(len(parts))]
     return float(_log_mean_exp(torch.cat([c.flatten() for c in cross]), 0))
 
 
@@ -101,7 +113,8 @@ def variational_terms(
     batch: int = DEFAULT_BATCH,
     alpha: float = INTERPOLATION_ALPHA,
 ) -> VariationalTerms:
-    """InfoNCE, NWJ and I_α terms of the critic log Q on the held-out pairs `test` (baseline from `val`).
+    """InfoNCE, NWJ and I_α terms of the critic on the held-out pairs `test` (baseline from `val`): the
+    density ratio where the pairs carry `log_marginal`, log Q alone where they do not.
 
     `batch` is lowered to half the held-out pairs when there are fewer than 2·batch of them.
     """
@@ -112,8 +125,7 @@ def variational_terms(
     parts = _batches(test, batch)
     out: dict[str, list[torch.Tensor]] = {"infonce": [], "nwj": [], "interpolated": []}
     for b, part in enumerate(parts):
-        own = critic_scores(q, part.x_hat, part.codes)
-        other = critic_scores(q, part.x_hat, parts[(b + 1) % len(parts)].codes)
+        own, other = _scores(q, part, part), _scores(q, part, parts[(b + 1) % len(parts)])
         out["infonce"].append(interpolated_terms(own, other, 1.0, log_a))
         out["nwj"].append(interpolated_terms(own, other, 0.0, log_a))
         out["interpolated"].append(interpolated_terms(own, other, alpha, log_a))
