@@ -81,8 +81,8 @@ def evaluate_q(q: QNetwork, pairs: GeneratedPairs, batch_size: int = 4096) -> tu
     for i in range(0, len(pairs), batch_size):
         x = pairs.x_hat[i : i + batch_size]
         codes = [c[i : i + batch_size].to(x.device) for c in pairs.codes]
-        outputs = q(x)
-        log_q.append(q.log_likelihood(x, codes).double().cpu())
+        outputs = q(x)  # one forward pass gives both
+        log_q.append(q.log_q(outputs, codes).double().cpu())
         for j, (part, out, code) in enumerate(zip(q.parts, outputs, codes, strict=True)):
             if part.kind == "categorical":
                 hits[j].append((out.argmax(dim=1) == code.long()).cpu())

@@ -104,15 +104,23 @@ class QNetwork(nn.Module):
         A categorical target may be an index [B], a one-hot or a relaxed one-hot [B, K] (soft
         targets give the cross-entropy against the relaxed sample, as in training).
         """
-        total = torch.zeros(x.shape[0], device=x.device)
-        for part_log_q in self.log_likelihood_parts(x, targets):
-            total = total + part_log_q
-        return total
+        return self.log_q(self(x), targets)
 
     def log_likelihood_parts(self, x: torch.Tensor, targets: list[torch.Tensor]) -> list[torch.Tensor]:
         """log Q(target part | x) per row, [B] per part (for objectives that weigh parts differently)."""
+        return self.log_q_parts(self(x), targets)
+
+    def log_q(self, outputs: list[torch.Tensor], targets: list[torch.Tensor]) -> torch.Tensor:
+        """`log_likelihood` from a forward pass already made (`outputs = q(x)`), [B]."""
+        total = torch.zeros(outputs[0].shape[0], device=outputs[0].device)
+        for part_log_q in self.log_q_parts(outputs, targets):
+            total = total + part_log_q
+        return total
+
+    def log_q_parts(self, outputs: list[torch.Tensor], targets: list[torch.Tensor]) -> list[torch.Tensor]:
+        """`log_likelihood_parts` from a forward pass already made, [B] per part."""
         parts: list[torch.Tensor] = []
-        for part, out, target in zip(self.parts, self(x), targets, strict=True):
+        for part, out, target in zip(self.parts, outputs, targets, strict=True):
             if part.kind == "categorical":
                 log_q = F.log_softmax(out, dim=1)
                 if target.dim() == 1:

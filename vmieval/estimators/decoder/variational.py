@@ -44,11 +44,21 @@ class VariationalTerms:
 @torch.no_grad()
 def critic_scores(q: QNetwork, x_hat: torch.Tensor, codes: list[torch.Tensor]) -> torch.Tensor:
     """S[i, j] = log Q(t_i | x̂_j) for codes t [N] / [N, d] and images x̂ [N', C, H, W]: [N, N'], float64."""
+    return _critic_matrix(q, _outputs(q, x_hat), codes)
+
+
+@torch.no_grad()
+def _outputs(q: QNetwork, x_hat: torch.Tensor) -> list[torch.Tensor]:
     q.eval()
-    outputs = q(x_hat)
-    total = torch.zeros(codes[0].shape[0], x_hat.shape[0], dtype=torch.float64, device=x_hat.device)
+    return q(x_hat)
+
+
+def _critic_matrix(q: QNetwork, outputs: list[torch.Tensor], codes: list[torch.Tensor]) -> torch.Tensor:
+    """`critic_scores` from Q's outputs on the images (one forward pass serves several code sets)."""
+    device = outputs[0].device
+    total = torch.zeros(codes[0].shape[0], outputs[0].shape[0], dtype=torch.float64, device=device)
     for part, out, code in zip(q.parts, outputs, codes, strict=True):
-        code = code.to(x_hat.device)
+        code = code.to(device)
         if part.kind == "categorical":
             total += torch.log_softmax(out.double(), dim=1)[:, code.long()].T
         else:
@@ -112,8 +122,9 @@ def variational_terms(
     parts = _batches(test, batch)
     out: dict[str, list[torch.Tensor]] = {"infonce": [], "nwj": [], "interpolated": []}
     for b, part in enumerate(parts):
-        own = critic_scores(q, part.x_hat, part.codes)
-        other = critic_scores(q, part.x_hat, parts[(b + 1) % len(parts)].codes)
+        outputs = _outputs(q, part.x_hat)
+        own = _critic_matrix(q, outputs, part.codes)
+        other = _critic_matrix(q, outputs, parts[(b + 1) % len(parts)].codes)
         out["infonce"].append(interpolated_terms(own, other, 1.0, log_a))
         out["nwj"].append(interpolated_terms(own, other, 0.0, log_a))
         out["interpolated"].append(interpolated_terms(own, other, alpha, log_a))
