@@ -92,6 +92,12 @@ class QNetwork(nn.Module):
             raise ValueError(f"unknown Q architecture {architecture!r}")
         self.head = nn.Linear(hidden, out)
 
+    @property
+    def input_dtype(self) -> torch.dtype:
+        """The dtype Q's first layer reads x in: bfloat16 under bf16 autocast without a pooling front
+        (autocast casts x itself, at every call), else float32. x stored in it gives the same outputs."""
+        return torch.bfloat16 if self.bf16 and isinstance(self.front, nn.Identity) else torch.float32
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Raw outputs split per part: logits, or mean and log-variance concatenated [B, 2d]."""
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
