@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from vmieval.cli import output
+from vmieval.cli.collector import collector_paused
 from vmieval.cli.data_options import data_choice, data_options, open_for_models
 from vmieval.cli.option_types import SEED
 from vmieval.cli.options import checkpoint_format_option, common_options, device_option
@@ -86,11 +87,16 @@ def mi_bound_command(
     choice = data_choice()
     config = mi_config(q, seed, choice.split)  # validates every value: a bad one is a one-line UsageError
     # torch arrives with these: imported after the options are validated, so a usage error is instant
-    from vmieval.checkpoints import load_checkpoint
-    from vmieval.devices import resolve_device
-    from vmieval.encoded import encode_split
-    from vmieval.estimators import estimate_mi
-    from vmieval.results import ModelMeta, mi_document, stage_generator, to_json, unique_names, write_document
+    with collector_paused():
+        # torch.optim imports torch._dynamo when Q's optimiser is built (torch/_compile.py): the largest
+        # import of the run, so it arrives here, paused and frozen with the rest
+        import torch._dynamo  # noqa: F401
+
+        from vmieval.checkpoints import load_checkpoint
+        from vmieval.devices import resolve_device
+        from vmieval.encoded import encode_split
+        from vmieval.estimators import estimate_mi
+        from vmieval.results import ModelMeta, mi_document, stage_generator, to_json, unique_names, write_document
 
     where = str(resolve_device(device))  # once, before any work: --device cuda without CUDA is exit 2
     if out is not None:

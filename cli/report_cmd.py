@@ -8,13 +8,13 @@ Thin: parse options, load models and data, call `vmieval.results`, render.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 from vmieval.cli import output
+from vmieval.cli.collector import collector_paused
 from vmieval.cli.data_options import data_choice, data_options, open_for_models
 from vmieval.cli.option_types import SEED
 from vmieval.cli.options import checkpoint_format_option, common_options, device_option
@@ -106,11 +106,10 @@ def report_command(
     if model_names and len(model_names) != len(checkpoints):
         raise UsageError(f"got {len(model_names)} --name for {len(checkpoints)} checkpoints; give one per checkpoint")
     # torch arrives with these: imported after the argument checks, so a usage error is instant
-    # Their ~250k objects live until exit: the collector walks them neither while they arrive nor on
-    # every later full pass (gc.freeze; the saving is in benchmarks/README.md, report speed).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():  # their ~250k objects live until exit: frozen, no collection walks them
+        if not no_mi:  # torch.optim imports it when Q's optimiser is built: here it is paused and frozen too
+            import torch._dynamo  # noqa: F401
+
         from vmieval.cli.render import report_view
 
         from vmieval.analysis.traversals import TraversalConfig, check_traversal_config
@@ -128,10 +127,6 @@ def report_command(
             unique_names,
             write_outputs,
         )
-    finally:
-        gc.freeze()
-        if collecting:  # a caller that switched the collector off keeps it off
-            gc.enable()
     where = str(resolve_device(device))  # once, before any work: --device cuda without CUDA is exit 2
     choice = data_choice()
     mi = mi_config(q, seed, choice.split)  # mi-bound's policy and defaults; a bad value fails here

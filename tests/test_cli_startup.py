@@ -30,10 +30,10 @@ print(json.dumps(report))
 """
 
 
-def probe(*cases: list[str]) -> list[dict]:
-    """Run `cases` in order in one fresh interpreter; per case: exit code, output, heavy modules loaded
+def probe(*cases: list[str], heavy: tuple[str, ...] = HEAVY) -> list[dict]:
+    """Run `cases` in order in one fresh interpreter; per case: exit code, output, `heavy` modules loaded
     so far (a case that imports one is caught at that case, since the list only grows)."""
-    cmd = [sys.executable, "-c", PROBE, json.dumps(list(cases)), json.dumps(HEAVY)]
+    cmd = [sys.executable, "-c", PROBE, json.dumps(list(cases)), json.dumps(heavy)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO)
     return json.loads(proc.stdout)
 
@@ -63,6 +63,14 @@ def test_help_and_usage_errors_import_no_heavy_module() -> None:
 
 def test_inspect_imports_only_the_checkpoint_reader() -> None:
     (case,) = probe(["inspect", str(FIXTURE_MODELS / "sample-joint-mi.pt")])
+    assert case["exit"] == 0, case["output"]
+    assert case["loaded"] == ["torch"]
+
+
+def test_mi_bound_imports_no_plotting_or_scikit_learn() -> None:
+    """The bound needs torch and scipy.special (its interval quantiles), nothing that draws or clusters."""
+    args = ["mi-bound", str(FIXTURE_MODELS / "sample-joint-mi.pt"), "--samples", "200", "--max-epochs", "1"]
+    (case,) = probe([*args, "--folds", "2", "--json"], heavy=("torch", "matplotlib", "sklearn", "scipy.stats"))
     assert case["exit"] == 0, case["output"]
     assert case["loaded"] == ["torch"]
 

@@ -69,6 +69,22 @@ def test_policy_resolution_and_q_state_keys() -> None:
     assert [o.dtype for o in QNetwork((1, 8, 8), parts, bf16=True)(torch.rand(3, 1, 8, 8))] == [torch.float32]
 
 
+@pytest.mark.parametrize(
+    "arch, pool, bf16, stored",
+    [("mlp", 1, True, torch.bfloat16), ("conv", 1, True, torch.bfloat16), ("mlp", 2, True, torch.float32),
+     ("mlp", 1, False, torch.float32)],
+)  # fmt: skip
+def test_input_dtype_keeps_every_output_bit(arch: str, pool: int, bf16: bool, stored: torch.dtype) -> None:
+    """fit_q stores its pairs in `input_dtype`: the cast autocast would make, so Q's outputs keep every bit;
+    a pooling front (which runs before the cast) or float32 layers keep float32."""
+    torch.manual_seed(0)
+    q = QNetwork((1, 16, 16), (QPart("categorical", "c", 10), QPart("gaussian", "z", 2)), arch, 32, pool, bf16)
+    x = torch.rand(64, 1, 16, 16)
+    assert q.input_dtype == stored
+    for mine, reference in zip(q(x.to(q.input_dtype)), q(x), strict=True):
+        assert torch.equal(mine, reference)
+
+
 def test_bf16_and_fp32_fits_agree_within_their_stderr() -> None:
     model = linear_gaussian_model(0.5)
     values = []

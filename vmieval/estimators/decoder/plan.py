@@ -29,7 +29,7 @@ def seconds_per_pair(pairs: GeneratedPairs, parts: tuple[QPart, ...], config: MI
     x, codes = pairs.x_hat[:n], [c[:n].to(pairs.x_hat.device) for c in pairs.codes]
     with torch.random.fork_rng(devices=[]):
         q = QNetwork(tuple(x.shape[1:]), parts, config.q_arch, config.q_hidden, policy.pool, policy.precision == "bf16")
-        q = q.to(x.device)
+        q, x = q.to(x.device), x.to(q.input_dtype)  # as fit_q stores its pairs
         optimiser = policy.adam(q.parameters(), config.lr)
         for step in range(TIMED_STEPS + 1):  # the first step warms the kernels up and is not counted
             if step == 1:

@@ -92,6 +92,12 @@ class QNetwork(nn.Module):
             raise ValueError(f"unknown Q architecture {architecture!r}")
         self.head = nn.Linear(hidden, out)
 
+    @property
+    def input_dtype(self) -> torch.dtype:
+        """The dtype Q's first layer reads x in: bfloat16 under bf16 autocast without a pooling front
+        (autocast casts x itself, at every call), else float32. x stored in it gives the same outputs."""
+        return torch.bfloat16 if self.bf16 and isinstance(self.front, nn.Identity) else torch.float32
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Raw outputs split per part: logits, or mean and log-variance concatenated [B, 2d]."""
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
@@ -104,15 +110,23 @@ class QNetwork(nn.Module):
         A categorical target may be an index [B], a one-hot or a relaxed one-hot [B, K] (soft
         targets give the cross-entropy against the relaxed sample, as in training).
         """
-        total = torch.zeros(x.shape[0], device=x.device)
-        for part_log_q in self.log_likelihood_parts(x, targets):
-            total = total + part_log_q
-        return total
+        return self.log_q(self(x), targets)
 
     def log_likelihood_parts(self, x: torch.Tensor, targets: list[torch.Tensor]) -> list[torch.Tensor]:
         """log Q(target part | x) per row, [B] per part (for objectives that weigh parts differently)."""
+        return self.log_q_parts(self(x), targets)
+
+    def log_q(self, outputs: list[torch.Tensor], targets: list[torch.Tensor]) -> torch.Tensor:
+        """`log_likelihood` from a forward pass already made (`outputs = q(x)`), [B]."""
+        total = torch.zeros(outputs[0].shape[0], device=outputs[0].device)
+        for part_log_q in self.log_q_parts(outputs, targets):
+            total = total + part_log_q
+        return total
+
+    def log_q_parts(self, outputs: list[torch.Tensor], targets: list[torch.Tensor]) -> list[torch.Tensor]:
+        """`log_likelihood_parts` from a forward pass already made, [B] per part."""
         parts: list[torch.Tensor] = []
-        for part, out, target in zip(self.parts, self(x), targets, strict=True):
+        for part, out, target in zip(self.parts, outputs, targets, strict=True):
             if part.kind == "categorical":
                 log_q = F.log_softmax(out, dim=1)
                 if target.dim() == 1:

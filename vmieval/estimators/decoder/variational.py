@@ -49,11 +49,23 @@ def critic_scores(
 ) -> torch.Tensor:
     """S[i, j] = log Q(t_i | x̂_j) − log p(t_i) for codes t [N] / [N, d] (their log p [N], or None for
     log Q alone) and images x̂ [N', C, H, W]: [N, N'], float64."""
+    return _critic_matrix(q, _outputs(q, x_hat), codes, log_marginal)
+
+
+@torch.no_grad()
+def _outputs(q: QNetwork, x_hat: torch.Tensor) -> list[torch.Tensor]:
     q.eval()
-    outputs = q(x_hat)
-    total = torch.zeros(codes[0].shape[0], x_hat.shape[0], dtype=torch.float64, device=x_hat.device)
+    return q(x_hat)
+
+
+def _critic_matrix(
+    q: QNetwork, outputs: list[torch.Tensor], codes: list[torch.Tensor], log_marginal: torch.Tensor | None = None
+) -> torch.Tensor:
+    """`critic_scores` from Q's outputs on the images (one forward pass serves several code sets)."""
+    device = outputs[0].device
+    total = torch.zeros(codes[0].shape[0], outputs[0].shape[0], dtype=torch.float64, device=device)
     for part, out, code in zip(q.parts, outputs, codes, strict=True):
-        code = code.to(x_hat.device)
+        code = code.to(device)
         if part.kind == "categorical":
             total += torch.log_softmax(out.double(), dim=1)[:, code.long()].T
         else:
@@ -125,7 +137,10 @@ def variational_terms(
     parts = _batches(test, batch)
     out: dict[str, list[torch.Tensor]] = {"infonce": [], "nwj": [], "interpolated": []}
     for b, part in enumerate(parts):
-        own, other = _scores(q, part, part), _scores(q, part, parts[(b + 1) % len(parts)])
+        outputs = _outputs(q, part.x_hat)
+        own = _critic_matrix(q, outputs, part.codes, part.log_marginal)
+        nxt = parts[(b + 1) % len(parts)]
+        other = _critic_matrix(q, outputs, nxt.codes, nxt.log_marginal)
         out["infonce"].append(interpolated_terms(own, other, 1.0, log_a))
         out["nwj"].append(interpolated_terms(own, other, 0.0, log_a))
         out["interpolated"].append(interpolated_terms(own, other, alpha, log_a))
