@@ -123,3 +123,4 @@ def test_progress_names_folds_ends_them_at_the_epochs_run_and_covers_pairs() -> 
     assert events[-1][0] == "scoring" or any(e[0] == "scoring" for e in events)
     infonce = next(e for e in result.estimates() if e.family == "infonce")
     assert infonce.params["pairs"] == "fresh" and infonce.n == 4096  # 32 batches of 128 fresh pairs
+    assert infonce.params["critic"] == "log Q(t|x_hat) - log p(t)"  # the rows say which critic scored them

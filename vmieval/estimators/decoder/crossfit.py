@@ -203,10 +203,11 @@ def score_fresh(fits: list[FoldFit], fresh: GeneratedPairs, parts: tuple[QPart, 
         for name in CONTRASTIVE:
             contrastive[name].append(float(vt.terms[name].mean()))
             terms[name].append(vt.terms[name])
+        critic = {"critic": "log Q(t|x_hat) - log p(t)" if fresh.log_marginal is not None else "log Q(t|x_hat)"}
         params = {
-            "infonce": {"batch": vt.batch, "cap": vt.caps["infonce"]},
-            "nwj": {"batch": vt.batch},
-            "interpolated": {"batch": vt.batch, "alpha": vt.alpha, "cap": vt.caps["interpolated"]},
+            "infonce": {"batch": vt.batch, "cap": vt.caps["infonce"], **critic},
+            "nwj": {"batch": vt.batch, **critic},
+            "interpolated": {"batch": vt.batch, "alpha": vt.alpha, "cap": vt.caps["interpolated"], **critic},
         }
     means = {k: torch.stack(v).mean(0) for k, v in terms.items()}
     n = int(next(iter(means.values())).shape[0])
