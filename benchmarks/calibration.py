@@ -45,7 +45,10 @@ from vmieval.spec import parse_target  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_COVERAGE = 0.93
-Q_SETTINGS = {"q_hidden": 32, "max_epochs": 30, "patience": 3, "batch_size": 256}
+# A narrower Q than the default (32 hidden units, batches of 256) for speed, but the default's epoch cap: with a
+# cap of 30 the near-noiseless cases stopped Q while it was still improving, where its fitting noise is first
+# order and shared by the fold Qs (they share 3/4 of their fit pairs), which the default avoids and flags.
+Q_SETTINGS = {"q_hidden": 32, "max_epochs": 100, "patience": 3, "batch_size": 256}
 
 
 def covered(value: float, stderr: float, estimand: float, z: float = Z95) -> bool:
