@@ -7,9 +7,8 @@ recorded. The CPU ratio is the figure to quote on a shared machine (other work i
 more). Cases:
 - `jointvae`: the default `report` on JointVAE's published MNIST checkpoint, the full 10k test set;
 - `mi-bound`: the default `mi-bound` on the fixture MI model, beside the fixed 429.5-GFLOP
-  single-thread matmul workload (`bench_mi_bound.py --workload`);
-- `sprites`: the default `report` on the committed 64x64 sprites fixture model, 10,000 `sprites` images
-  (build under test only: before the pooled front end it did not finish in 15 minutes on 1,000).
+  single-thread matmul workload (`bench_mi_bound.py --workload`).
+The 64x64 models' default `report` on 10,000 images is `bench_64px_report.py`.
 `--variant NAME=ARGS` (repeatable) also runs the build under test with ARGS appended, for each case: how
 the default cost policy was chosen (`--cases mi-bound --variant "20k-p4=--samples 20000 --patience 4"
 --variant "3-folds=--folds 3" ... --out benchmarks/results/q_policy.json`).
@@ -67,9 +66,6 @@ def commands(exe: str, case: str, a: argparse.Namespace) -> list[str]:
         ]
     if case == "mi-bound":
         return [exe, "mi-bound", str(ROOT / "fixtures/models/sample-joint-mi.pt"), "--json", "--threads", "1"]
-    if case == "sprites":
-        return [exe, "report", str(ROOT / "fixtures/models/sprites-gauss10-mi.pt"), "--data", "sprites", "--limit",
-                str(a.sprites_n), "--out", "out", "--json", "--threads", "1"]  # fmt: skip
     raise ValueError(case)
 
 
@@ -79,8 +75,7 @@ def main() -> None:
     parser.add_argument("--new", default=str(NEW))
     parser.add_argument("--jointvae", type=Path, default=Path("/work/shared/data/jointvae-mnist/model.pt"))
     parser.add_argument("--data-dir", type=Path, default=Path("/work/shared/data/mnist"))
-    parser.add_argument("--cases", default="jointvae,mi-bound,sprites")
-    parser.add_argument("--sprites-n", type=int, default=10_000)
+    parser.add_argument("--cases", default="jointvae,mi-bound")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--variant", action="append", default=[], help="NAME=ARGS: the new build with ARGS too")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -95,8 +90,7 @@ def main() -> None:
             runs["new"].append(run_once(commands(a.new, case, a)))
             for name, extra in variants.items():
                 runs[f"new {name}"].append(run_once(commands(a.new, case, a) + extra.split()))
-            if case != "sprites":
-                runs["base"].append(run_once(commands(a.base, case, a)))
+            runs["base"].append(run_once(commands(a.base, case, a)))
             if case == "mi-bound":
                 runs["workload"].append(run_once(workload))
         results[case] = {k: v for k, v in runs.items() if v}

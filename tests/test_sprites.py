@@ -152,19 +152,24 @@ def test_data_sprites_streams_the_fixture_splits() -> None:
         open_dataset("sprites", "test", data_dir="/tmp")
 
 
-def test_sprites_preset_trains_a_burgess_checkpoint(tmp_path) -> None:
+@pytest.mark.parametrize(
+    "preset, dataset, shape, width",
+    [("sprites-gauss10", "sprites", (1, 64, 64), 16), ("sprites-rgb-gauss10", "sprites-rgb", (3, 64, 64), 32)],
+)
+def test_sprites_preset_trains_a_burgess_checkpoint(tmp_path, preset, dataset, shape, width) -> None:
     from vmieval.trainers import resolve_config, train
     from vmieval.trainers.presets import TrainConfig
 
     import vmieval
 
-    config = resolve_config("sprites-gauss10", epochs=1, limit=64, heldout=32, device="cpu")
-    assert config.spec().observation_shape == (1, 64, 64) and config.dataset == "sprites"
+    config = resolve_config(preset, epochs=1, limit=64, heldout=32, device="cpu")
+    assert config.spec().observation_shape == shape and config.dataset == dataset
     assert TrainConfig.from_dict(config.to_dict()) == config  # observation_shape survives JSON
     result = train(config, tmp_path / "s.pt")
     model = vmieval.load(result.path)
-    assert model.info.architecture == "burgess" and model.spec.observation_shape == (1, 64, 64)
-    assert model.training_record["dataset"] == "sprites"
+    assert model.info.architecture == "burgess" and model.spec.observation_shape == shape
+    assert model.training_record["dataset"] == dataset
+    assert model._module.encoder.conv1.weight.shape == (width, shape[0], 4, 4)  # RGB: Burgess's published 32
 
 
 def test_sprites_fixture_model_carries_position_above_chance() -> None:
