@@ -38,10 +38,6 @@ class VariationalTerms:
     alpha: float
     log_baseline: float
 
-    def batch_means(self, name: str) -> torch.Tensor:
-        """Means per batch [M / batch]: independent given Q, unlike terms sharing a batch's m_j."""
-        return self.terms[name].view(-1, self.batch).mean(1)
-
 
 @torch.no_grad()
 def critic_scores(
