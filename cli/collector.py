@@ -25,3 +25,11 @@ def collector_paused() -> Iterator[None]:
         gc.freeze()
         if collecting:  # a caller that switched the collector off keeps it off
             gc.enable()
+
+
+def import_dynamo_paused() -> None:
+    """Import torch._dynamo, which torch.optim imports when Q's optimiser is built (torch/_compile.py) and
+    the largest import of a Q fit, with the collector paused. Commands call it once the checkpoint and the
+    data are accepted, so a refused file never pays its ~100 MiB (tests/test_hostile_memory.py)."""
+    with collector_paused():
+        import torch._dynamo  # noqa: F401

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from vmieval.cli import output
-from vmieval.cli.collector import collector_paused
+from vmieval.cli.collector import collector_paused, import_dynamo_paused
 from vmieval.cli.data_options import data_choice, data_options, open_for_models
 from vmieval.cli.option_types import SEED
 from vmieval.cli.options import checkpoint_format_option, common_options, device_option
@@ -88,10 +88,6 @@ def mi_bound_command(
     config = mi_config(q, seed, choice.split)  # validates every value: a bad one is a one-line UsageError
     # torch arrives with these: imported after the options are validated, so a usage error is instant
     with collector_paused():
-        # torch.optim imports torch._dynamo when Q's optimiser is built (torch/_compile.py): the largest
-        # import of the run, so it arrives here, paused and frozen with the rest
-        import torch._dynamo  # noqa: F401
-
         from vmieval.checkpoints import load_checkpoint
         from vmieval.devices import resolve_device
         from vmieval.encoded import encode_split
@@ -105,6 +101,7 @@ def mi_bound_command(
         check_model_names([model_name or Path(checkpoint).stem])
     model = load_checkpoint(checkpoint, format=fmt, trust=trust, device=where)
     data = open_for_models([model], choice)  # streamed
+    import_dynamo_paused()
     with progress() as bar:
         report = phase_callback(bar)  # one step per phase; every step ends finished
         report("encode", 0, 1)

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 from vmieval.cli import output
-from vmieval.cli.collector import collector_paused
+from vmieval.cli.collector import collector_paused, import_dynamo_paused
 from vmieval.cli.data_options import data_choice, data_options, open_for_models
 from vmieval.cli.option_types import SEED
 from vmieval.cli.options import checkpoint_format_option, common_options, device_option
@@ -107,9 +107,6 @@ def report_command(
         raise UsageError(f"got {len(model_names)} --name for {len(checkpoints)} checkpoints; give one per checkpoint")
     # torch arrives with these: imported after the argument checks, so a usage error is instant
     with collector_paused():  # their ~250k objects live until exit: frozen, no collection walks them
-        if not no_mi:  # torch.optim imports it when Q's optimiser is built: here it is paused and frozen too
-            import torch._dynamo  # noqa: F401
-
         from vmieval.cli.render import report_view
 
         from vmieval.analysis.traversals import TraversalConfig, check_traversal_config
@@ -151,6 +148,8 @@ def report_command(
     )
     for model in models:
         check_traversal_config(model.spec, config.traversal)
+    if not no_mi:  # after the inputs are accepted: a refused file never pays for it
+        import_dynamo_paused()
     reports = []
     with progress() as bar:
         task = bar.add_task("report", total=len(models), status="")
