@@ -1,6 +1,6 @@
 """Where the contrastive rows' variance comes from: the figures behind docs/estimators.md and docs/trust.md.
 
-Three measurements, each printed with the machine:
+Two measurements, each printed with the machine:
 - `fixed-q`: one seed's fold Qs held fixed while the fresh pairs are redrawn R times (the fixture MI model,
   or a calibration case by name). The SD of the contrastive values over the redraws is the pair variance
   given the Qs; beside it, the mean of the two estimates of it: the per-pair terms clustered by source
@@ -8,13 +8,11 @@ Three measurements, each printed with the machine:
   effect (variance of the batch means over what independent terms give).
 - `coverage CASE`: the cross-fitted rows of a calibration case over seeds FIRST..FIRST+N−1, with the
   calibration suite's settings: stderr / SD and the leave-one-out coverage of `calibration.py`.
-- `flip-rates`: the flip rate of the first 2,000 pairs of the K = 2, ε = 0.2 case per seed, its SD over
-  seed ranges against the binomial SD (how much a case's 30 or 60 seeds spread by luck).
+How much a case's seeds spread by luck (flip rates): `interval_parts.py flip-rates`.
 
     .venv/bin/python benchmarks/contrastive_variance.py fixed-q --redraws 40
     .venv/bin/python benchmarks/contrastive_variance.py fixed-q --case linear --redraws 20
     .venv/bin/python benchmarks/contrastive_variance.py coverage linear --first 100 --seeds 60
-    .venv/bin/python benchmarks/contrastive_variance.py flip-rates
 """
 
 from __future__ import annotations
@@ -115,21 +113,6 @@ def coverage_over_seeds(case: str, first: int, seeds: int) -> None:
               f"coverage {coverage(values, stderrs):.2f}")  # fmt: skip
 
 
-def flip_rates() -> None:
-    case = next(c for c in decoder_cases(False) if "K=2 eps=0.2" in c.name)
-    target = parse_target("c", case.model.spec)
-    binomial = np.sqrt(0.2 * 0.8 / case.samples)
-
-    def rate(seed: int) -> float:
-        p = generate_pairs(case.model, target, "prior", case.samples, torch.Generator().manual_seed(seed))
-        return float((p.x_hat.flatten(1).argmax(1) != p.codes[0]).double().mean())
-
-    rates = np.array([rate(s) for s in range(300)])
-    print(f"{case.name}: flip rate of the first {case.samples} pairs per seed, SD over seeds / binomial SD")
-    for lo, hi in ((0, 30), (30, 60), (0, 60), (0, 300)):
-        print(f"  seeds {lo}-{hi - 1}: {rates[lo:hi].std(ddof=1) / binomial:.2f}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -140,16 +123,13 @@ def main() -> None:
     cov.add_argument("case")
     cov.add_argument("--first", type=int, default=0)
     cov.add_argument("--seeds", type=int, default=60)
-    sub.add_parser("flip-rates")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread")
     if args.mode == "fixed-q":
         fixed_q(args.case, args.redraws)
-    elif args.mode == "coverage":
-        coverage_over_seeds(args.case, args.first, args.seeds)
     else:
-        flip_rates()
+        coverage_over_seeds(args.case, args.first, args.seeds)
 
 
 if __name__ == "__main__":
