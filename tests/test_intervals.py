@@ -22,7 +22,14 @@ from vmieval.data import ImageData
 from vmieval.encoded import encode_split
 from vmieval.estimators import Estimate, MIConfig
 from vmieval.estimators.decoder.crossfit import assign_folds, crossfit_q_bound
-from vmieval.estimators.decoder.intervals import Interval, crossfit_interval, difference_interval, quantile
+from vmieval.estimators.decoder.intervals import (
+    FEW_TERMS,
+    FEW_TERMS_DF,
+    Interval,
+    crossfit_interval,
+    difference_interval,
+    quantile,
+)
 from vmieval.frozen import CheckpointInfo, FrozenVAE
 from vmieval.spec import ModelSpec, categorical, gaussian, parse_target
 
@@ -177,3 +184,26 @@ def test_comparison_rows_carry_the_difference_interval() -> None:
     assert tree["within_noise"].tolist() == [[1, 0], [-1, -1]]  # B − A is noise, C − A is not; NMI: no stderr
     assert tree["difference_stderr"][0, 0] == pytest.approx(math.sqrt(2) * 0.01)
     assert rows[0].differences[1].low > 0
+
+
+def flip_model(eps: float) -> FrozenVAE:
+    """`template_model` whose decoder shows c + 1 (mod K) instead of c with probability eps (u = Φ(z) < eps)."""
+    spec = ModelSpec((1, 1, K), (gaussian("z", 1), categorical("c", K)))
+
+    def decode(latent: torch.Tensor) -> torch.Tensor:
+        c = latent[:, 1:].argmax(1)
+        shown = torch.where(torch.special.ndtr(latent[:, 0]) < eps, (c + 1) % K, c)
+        return (12.0 * F.one_hot(shown, K).float() - 6.0).view(-1, 1, 1, K)
+
+    return FrozenVAE(spec, lambda x: torch.zeros(x.shape[0], 2 + K), decode, INFO)
+
+
+def test_rows_resting_on_few_rare_misses_are_flagged() -> None:
+    """A handful of flips among 2,000 pairs: the Barber-Agakov and Fano intervals rest on those few
+    terms (few degrees of freedom) and are flagged; with a flip in four pairs no row is."""
+    rare = {e.family: e for e in run(flip_model(0.003), lr=5e-3).estimates()}
+    for name in ("barber-agakov", "fano"):
+        assert FEW_TERMS in rare[name].flags and "df" in rare[name].note, rare[name]
+    common = run(flip_model(0.25), lr=5e-3)
+    assert not any(FEW_TERMS in e.flags for e in common.estimates())
+    assert all(common.intervals[e.key].df >= FEW_TERMS_DF for e in common.estimates())

@@ -67,7 +67,7 @@ class Estimate:
     `params` are the estimator's settings that qualify the number (Q's architecture, the codes, Q's
     held-out accuracy, the prior a KL is taken to, the mixture size); `valid` is False for a number
     reported only for comparison with the literature (the paper's log K bound under a non-uniform
-    aggregate); `flags` are machine-readable warnings (e.g. `near_cap`, `q_still_improving`).
+    aggregate); `flags` are machine-readable warnings (e.g. `near_cap`, `q_still_improving`, `few_terms`).
     """
 
     quantity: Quantity

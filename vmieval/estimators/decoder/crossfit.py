@@ -28,14 +28,20 @@ from vmieval.estimators.decoder.bound import (
     fano_slope,
 )
 from vmieval.estimators.decoder.fit import QCurve, epoch_progress, evaluate_q, fit_q
-from vmieval.estimators.decoder.intervals import CrossFitInterval, crossfit_interval
+from vmieval.estimators.decoder.intervals import (
+    FEW_TERMS,
+    FEW_TERMS_DF,
+    FEW_TERMS_NOTE,
+    CrossFitInterval,
+    crossfit_interval,
+)
 from vmieval.estimators.decoder.pairs import GeneratedPairs, generate_pairs
 from vmieval.estimators.decoder.plan import Progress, plan_line, seconds_per_pair
 from vmieval.estimators.decoder.policy import FitPolicy, resolve_policy
 from vmieval.estimators.decoder.qnet import QNetwork, QPart, q_parts
 from vmieval.estimators.decoder.rows import RowMaker, Scores, q_params, q_rows
 from vmieval.estimators.decoder.variational import DEFAULT_BATCH, variational_terms
-from vmieval.estimators.estimate import Family
+from vmieval.estimators.estimate import Estimate, Family
 from vmieval.frozen import FrozenVAE
 from vmieval.spec import Target
 
@@ -214,6 +220,13 @@ def score_fresh(fits: list[FoldFit], fresh: GeneratedPairs, parts: tuple[QPart, 
     return Fresh(log_q, misses, contrastive, means, fresh.owner[:n], params, n)
 
 
+def flag_few_terms(row: Estimate, interval: CrossFitInterval) -> Estimate:
+    """The row, flagged `few_terms` when its interval's degrees of freedom are under `FEW_TERMS_DF`."""
+    if interval.df < FEW_TERMS_DF:
+        return row.with_flags(FEW_TERMS, note=FEW_TERMS_NOTE.format(df=interval.df))
+    return row
+
+
 def crossfit_q_bound(
     model: FrozenVAE,
     target: Target,
@@ -289,6 +302,7 @@ def crossfit_q_bound(
         params = make.params | fresh.params[name] | {"pairs": "fresh"}
         rows.append(make.row(label, value, interval.reported_stderr, family=name, params=params, n=fresh.n))
         extras.append((interval, per_q))
+    rows = [flag_few_terms(row, extra[0]) for row, extra in zip(rows, extras, strict=True)]
     intervals = {row.key: extra[0] for row, extra in zip(rows, extras, strict=True)}
     fold_values = {row.key: tuple(extra[1]) for row, extra in zip(rows, extras, strict=True)}
     n_fit, n_val, n_test = (round(sum(f.sizes[i] for f in fits) / folds) for i in range(3))

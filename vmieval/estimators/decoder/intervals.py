@@ -20,6 +20,14 @@ from scipy.special import ndtri, stdtrit  # the quantiles scipy.stats' norm and 
 
 LEVEL = 0.95
 Z95 = float(ndtri(0.5 + LEVEL / 2))
+# Below this many degrees of freedom a cross-fitted interval rests on a few large per-pair terms (rare misses,
+# about df/2 of them): the mean and its stderr then move together, and value ± t·stderr covers less than 95%
+# however t is chosen (docs/trust.md). Such a row is flagged; more pairs (`--samples`) raise its df.
+FEW_TERMS_DF = 20.0
+FEW_TERMS = "few_terms"
+FEW_TERMS_NOTE = (
+    "its interval rests on few large per-pair terms (df {df:.0f}) and may cover less than 95%; more --samples help"
+)
 
 
 def quantile(df: float, level: float = LEVEL) -> float:
