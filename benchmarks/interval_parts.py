@@ -8,7 +8,8 @@ Two measurements, each printed with the machine:
   another initialisation) and scores it on the same fresh pairs: half the mean squared twin difference is the
   initialisation's share of one Q's fitting noise, set beside the fold Qs' whole spread. If the fold Qs' spread
   understated the fit's noise because they share 3/4 of their fit pairs, the unexplained variance would be of
-  the order of (F − 1)² times the reported Q-fit part; this measures whether it is.
+  the order of (F − 1)² times the reported Q-fit part; this measures whether it is. Last, how far the folds of
+  one seed stop at similar epochs (early stopping on overlapping data), and how the value moves with that.
 - `flip-rates`: for every symmetric-channel case with prior codes, the flip rate of its S pairs per seed, its SD
   over seed ranges against the binomial SD (how far a range of seeds spreads by luck), and the exact coverage of
   the Wald interval for Binomial(S, ε) (what a value ± 1.96·SD interval can reach when the spread is set by a
@@ -78,6 +79,7 @@ def parts(case: str, first: int, seeds: int) -> None:
     recorder = Recorder()
     runs: dict[str, dict[str, list[float]]] = {r: {k: [] for k in ("value", "stderr", "pairs", "q_fit")} for r in ROWS}
     twin: list[tuple[float, float]] = []
+    epochs: list[list[int]] = []
     for seed in range(first, first + seeds):
         result = cf.crossfit_q_bound(model, target, config, torch.Generator().manual_seed(seed), split)
         for e in result.estimates():
@@ -87,6 +89,7 @@ def parts(case: str, first: int, seeds: int) -> None:
                                ("q_fit", interval.q_fit)):  # fmt: skip
                     runs[e.family][key].append(x)
         twin.append(recorder.twin_difference(seed))
+        epochs.append([len(f.curve.val_log_q) for f in recorder.seen["fits"]])
     print(f"{case}: cross-fitted rows over seeds {first}-{first + seeds - 1} (calibration.py's Q settings)")
     for family, r in runs.items():
         if not r["value"]:
@@ -103,6 +106,17 @@ def parts(case: str, first: int, seeds: int) -> None:
         f"  one Q's fitting noise from its initialisation (½·mean of (twin − Q)²) / the fold Qs' spread: "
         f"{0.5 * float(np.mean(d**2)) / float(np.mean(spread)):.2f}"
     )
+    e = np.array(epochs, dtype=np.float64)  # [seeds, F]
+    within = float(e.var(axis=1, ddof=1).mean())
+    between = max(0.0, float(e.mean(axis=1).var(ddof=1)) - within / e.shape[1])
+    print(f"  epochs each fold's Q ran: mean {e.mean():.1f}; share of their variance shared by one seed's folds "
+          f"(intraclass correlation) {between / (between + within):.2f}")  # fmt: skip
+    for family, r in runs.items():  # the value less what its pair variance (the miss count) explains, vs epochs
+        if len(r["value"]) > 2:
+            x = np.c_[np.ones(len(r["pairs"])), r["pairs"]]
+            rest = np.asarray(r["value"]) - x @ np.linalg.lstsq(x, np.asarray(r["value"]), rcond=None)[0]
+            print(f"  {family}: correlation of the value, beyond its pair variance, with the seed's mean epochs "
+                  f"{np.corrcoef(e.mean(axis=1), rest)[0, 1]:+.2f}")  # fmt: skip
 
 
 def flip_rate(case: Any, target: Any, seed: int) -> float:
