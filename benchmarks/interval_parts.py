@@ -9,7 +9,8 @@ Two measurements, each printed with the machine:
   initialisation's share of one Q's fitting noise, set beside the fold Qs' whole spread. If the fold Qs' spread
   understated the fit's noise because they share 3/4 of their fit pairs, the unexplained variance would be of
   the order of (F − 1)² times the reported Q-fit part; this measures whether it is. Last, how far the folds of
-  one seed stop at similar epochs (early stopping on overlapping data), and how the value moves with that.
+  one seed stop at similar epochs (early stopping on overlapping data), and how the value moves with that; and
+  the share of runs whose row is flagged `few_terms`.
 - `flip-rates`: for every symmetric-channel case with prior codes, the flip rate of its S pairs per seed, its SD
   over seed ranges against the binomial SD (how far a range of seeds spreads by luck), and the exact coverage of
   the Wald interval for Binomial(S, ε) (what a value ± 1.96·SD interval can reach when the spread is set by a
@@ -39,6 +40,7 @@ from contrastive_variance import setting  # noqa: E402
 
 from vmieval.estimators.decoder import crossfit as cf  # noqa: E402
 from vmieval.estimators.decoder.fit import evaluate_q, fit_q  # noqa: E402
+from vmieval.estimators.decoder.intervals import FEW_TERMS  # noqa: E402
 from vmieval.estimators.decoder.pairs import generate_pairs  # noqa: E402
 from vmieval.spec import parse_target  # noqa: E402
 
@@ -77,7 +79,9 @@ class Recorder:
 def parts(case: str, first: int, seeds: int) -> None:
     model, target, config, split = setting(case)
     recorder = Recorder()
-    runs: dict[str, dict[str, list[float]]] = {r: {k: [] for k in ("value", "stderr", "pairs", "q_fit")} for r in ROWS}
+    runs: dict[str, dict[str, list[float]]] = {
+        r: {k: [] for k in ("value", "stderr", "pairs", "q_fit", "few")} for r in ROWS
+    }
     twin: list[tuple[float, float]] = []
     epochs: list[list[int]] = []
     for seed in range(first, first + seeds):
@@ -86,7 +90,7 @@ def parts(case: str, first: int, seeds: int) -> None:
             if e.family in runs and e.valid:
                 interval = result.intervals[e.key]
                 for key, x in (("value", e.value), ("stderr", e.stderr), ("pairs", interval.pairs),
-                               ("q_fit", interval.q_fit)):  # fmt: skip
+                               ("q_fit", interval.q_fit), ("few", float(FEW_TERMS in e.flags))):  # fmt: skip
                     runs[e.family][key].append(x)
         twin.append(recorder.twin_difference(seed))
         epochs.append([len(f.curve.val_log_q) for f in recorder.seen["fits"]])
@@ -100,7 +104,7 @@ def parts(case: str, first: int, seeds: int) -> None:
         print(f"  {family:13s} SD {sd:.5f} | √pairs {math.sqrt(pairs_v):.5f} | √Q fit {math.sqrt(q_fit_v):.5f} | "
               f"unexplained {math.copysign(math.sqrt(abs(rest)), rest):+.5f} | (F−1)²·Q fit would add "
               f"{math.sqrt(15 * q_fit_v):.5f} | stderr / SD {np.mean(r['stderr']) / sd:.2f} | "
-              f"coverage {coverage(r['value'], r['stderr']):.2f}")  # fmt: skip
+              f"coverage {coverage(r['value'], r['stderr']):.2f} | flagged few_terms {np.mean(r['few']):.0%}")  # fmt: skip
     d, spread = np.array(twin).T
     print(
         f"  one Q's fitting noise from its initialisation (½·mean of (twin − Q)²) / the fold Qs' spread: "
