@@ -104,7 +104,8 @@ def parts(case: str, first: int, seeds: int) -> None:
         print(f"  {family:13s} SD {sd:.5f} | √pairs {math.sqrt(pairs_v):.5f} | √Q fit {math.sqrt(q_fit_v):.5f} | "
               f"unexplained {math.copysign(math.sqrt(abs(rest)), rest):+.5f} | (F−1)²·Q fit would add "
               f"{math.sqrt(15 * q_fit_v):.5f} | stderr / SD {np.mean(r['stderr']) / sd:.2f} | "
-              f"coverage {coverage(r['value'], r['stderr']):.2f} | flagged few_terms {np.mean(r['few']):.0%}")  # fmt: skip
+              f"coverage {coverage(r['value'], r['stderr']):.2f} | "
+              f"flagged few_terms {np.mean(r['few']):.0%}")  # fmt: skip
     d, spread = np.array(twin).T
     print(
         f"  one Q's fitting noise from its initialisation (½·mean of (twin − Q)²) / the fold Qs' spread: "
