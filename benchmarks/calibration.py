@@ -252,7 +252,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="finished cases, one JSON line each (resume)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    dec = args.decoder_seeds or (4 if args.quick else 60)
+    dec = args.decoder_seeds or (4 if args.quick else 300)
     enc = args.encoder_seeds or (20 if args.quick else 200)
     args.out.mkdir(parents=True, exist_ok=True)
     cache = args.cache or args.out / f"calibration{'-quick' if args.quick else ''}.cases.jsonl"
