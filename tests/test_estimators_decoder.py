@@ -71,17 +71,23 @@ def test_policy_resolution_and_q_state_keys() -> None:
 
 @pytest.mark.parametrize(
     "arch, pool, bf16, stored",
-    [("mlp", 1, True, torch.bfloat16), ("conv", 1, True, torch.bfloat16), ("mlp", 2, True, torch.float32),
-     ("mlp", 1, False, torch.float32)],
+    [("mlp", 1, True, torch.bfloat16), ("conv", 1, True, torch.bfloat16), ("mlp", 2, True, torch.bfloat16),
+     ("conv", 2, True, torch.bfloat16), ("paper", 2, False, torch.float32), ("mlp", 1, False, torch.float32)],
 )  # fmt: skip
-def test_input_dtype_keeps_every_output_bit(arch: str, pool: int, bf16: bool, stored: torch.dtype) -> None:
-    """fit_q stores its pairs in `input_dtype`: the cast autocast would make, so Q's outputs keep every bit;
-    a pooling front (which runs before the cast) or float32 layers keep float32."""
+def test_front_applied_once_keeps_every_output_bit(arch: str, pool: int, bf16: bool, stored: torch.dtype) -> None:
+    """fit_q pools and casts its pairs once (`through_front`: the pooling, then the cast autocast would make at
+    the first layer) and feeds the body (`from_front`), so Q's outputs keep every bit of the full forward pass;
+    float32 layers keep float32."""
     torch.manual_seed(0)
     q = QNetwork((1, 16, 16), (QPart("categorical", "c", 10), QPart("gaussian", "z", 2)), arch, 32, pool, bf16)
+    q.eval()
     x = torch.rand(64, 1, 16, 16)
-    assert q.input_dtype == stored
-    for mine, reference in zip(q(x.to(q.input_dtype)), q(x), strict=True):
+    stored_x = q.through_front(x)
+    assert stored_x.dtype == stored and stored_x.shape[-1] == 16 // pool
+    for mine, reference in zip(q.from_front(stored_x), q(x), strict=True):
+        assert torch.equal(mine, reference)
+    rows = torch.tensor([5, 0, 9])  # a minibatch gathered from the stored pairs is the same as pooling it alone
+    for mine, reference in zip(q.from_front(stored_x.index_select(0, rows)), q(x[rows]), strict=True):
         assert torch.equal(mine, reference)
 
 

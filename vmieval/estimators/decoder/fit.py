@@ -116,7 +116,7 @@ def fit_q(
     schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimiser, mode="max", factor=0.5, patience=0, threshold=MIN_IMPROVEMENT, threshold_mode="abs", eps=0.0
     )
-    x_hat = fit.x_hat.to(q.input_dtype)  # cast once, not at every step (the same bits)
+    x_hat = q.through_front(fit.x_hat)  # pooled and cast once, not at every step (the same bits)
     codes = [c.to(device) for c in fit.codes]
     n = len(fit)
     train_nll: list[float] = []
@@ -130,7 +130,7 @@ def fit_q(
         for i in range(0, n, config.batch_size):
             idx = order[i : i + config.batch_size]
             x = x_hat.index_select(0, idx)  # the rows x_hat[idx], by the faster gather kernel
-            loss = -q.log_likelihood(x, [c[idx] for c in codes]).mean()
+            loss = -q.log_q(q.from_front(x), [c[idx] for c in codes]).mean()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(q.parameters(), GRAD_CLIP)

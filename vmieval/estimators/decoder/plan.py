@@ -29,12 +29,13 @@ def seconds_per_pair(pairs: GeneratedPairs, parts: tuple[QPart, ...], config: MI
     x, codes = pairs.x_hat[:n], [c[:n].to(pairs.x_hat.device) for c in pairs.codes]
     with torch.random.fork_rng(devices=[]):
         q = QNetwork(tuple(x.shape[1:]), parts, config.q_arch, config.q_hidden, policy.pool, policy.precision == "bf16")
-        q, x = q.to(x.device), x.to(q.input_dtype)  # as fit_q stores its pairs
+        q = q.to(x.device)
+        x = q.through_front(x)  # as fit_q stores its pairs
         optimiser = policy.adam(q.parameters(), config.lr)
         for step in range(TIMED_STEPS + 1):  # the first step warms the kernels up and is not counted
             if step == 1:
                 start = time.perf_counter()
-            loss = -q.log_likelihood(x, codes).mean()
+            loss = -q.log_q(q.from_front(x), codes).mean()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(q.parameters(), 10.0)

@@ -93,15 +93,25 @@ class QNetwork(nn.Module):
         self.head = nn.Linear(hidden, out)
 
     @property
-    def input_dtype(self) -> torch.dtype:
-        """The dtype Q's first layer reads x in: bfloat16 under bf16 autocast without a pooling front
-        (autocast casts x itself, at every call), else float32. x stored in it gives the same outputs."""
-        return torch.bfloat16 if self.bf16 and isinstance(self.front, nn.Identity) else torch.float32
+    def body_dtype(self) -> torch.dtype:
+        """The dtype Q's body reads its input in: bfloat16 under bf16 autocast (autocast casts it at the first
+        layer, at every call), else float32. An input stored in it gives the same outputs."""
+        return torch.bfloat16 if self.bf16 else torch.float32
+
+    @torch.no_grad()
+    def through_front(self, x: torch.Tensor) -> torch.Tensor:
+        """x through the fixed front end (pooling has no parameters, and autocast leaves it in float32) and
+        cast to `body_dtype`: what `from_front` reads. A fit computes it once for all its epochs."""
+        return self.front(x).to(self.body_dtype)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Raw outputs split per part: logits, or mean and log-variance concatenated [B, 2d]."""
+        return self.from_front(self.front(x))
+
+    def from_front(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """`forward` on x already through the front end (`through_front`)."""
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            out = self.head(self.body(self.front(x)))
+            out = self.head(self.body(x))
         return list(torch.split(out.float(), [p.output_width for p in self.parts], dim=1))
 
     def log_likelihood(self, x: torch.Tensor, targets: list[torch.Tensor]) -> torch.Tensor:
