@@ -206,4 +206,17 @@ def test_rows_resting_on_few_rare_misses_are_flagged() -> None:
         assert FEW_TERMS in rare[name].flags and "df" in rare[name].note, rare[name]
     common = run(flip_model(0.25), lr=5e-3)
     assert not any(FEW_TERMS in e.flags for e in common.estimates())
-    assert all(common.intervals[e.key].df >= FEW_TERMS_DF for e in common.estimates())
+    assert all(common.intervals[e.key].pairs_df >= FEW_TERMS_DF for e in common.estimates())
+
+
+def test_few_terms_reads_the_pair_part_not_the_fitting_part() -> None:
+    """Four large terms among 4,000 make the pair part's degrees of freedom few; 4,000 ordinary terms with five
+    far-apart Q scores make the whole interval's few (F − 1 = 4 from the fit), but not the pair part's."""
+    rng = np.random.default_rng(0)
+    owner = np.full(4000, -1)
+    rare = np.where(np.arange(4000) < 4, -8.0, 0.0)
+    rare_interval = crossfit_interval(float(rare.mean()), rare, owner, [0.0] * 5, [0.0] * 5)
+    assert rare_interval.few_terms and rare_interval.pairs_df < 10
+    ordinary = rng.normal(size=4000)
+    fit_heavy = crossfit_interval(float(ordinary.mean()), ordinary, owner, [0.0, 0.3, -0.3, 0.6, -0.6], [0.0] * 5)
+    assert fit_heavy.df < FEW_TERMS_DF < fit_heavy.pairs_df and not fit_heavy.few_terms

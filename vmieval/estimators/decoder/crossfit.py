@@ -28,13 +28,7 @@ from vmieval.estimators.decoder.bound import (
     fano_slope,
 )
 from vmieval.estimators.decoder.fit import QCurve, epoch_progress, evaluate_q, fit_q
-from vmieval.estimators.decoder.intervals import (
-    FEW_TERMS,
-    FEW_TERMS_DF,
-    FEW_TERMS_NOTE,
-    CrossFitInterval,
-    crossfit_interval,
-)
+from vmieval.estimators.decoder.intervals import FEW_TERMS, FEW_TERMS_NOTE, CrossFitInterval, crossfit_interval
 from vmieval.estimators.decoder.pairs import GeneratedPairs, generate_pairs
 from vmieval.estimators.decoder.plan import Progress, plan_line, seconds_per_pair
 from vmieval.estimators.decoder.policy import FitPolicy, resolve_policy
@@ -221,9 +215,9 @@ def score_fresh(fits: list[FoldFit], fresh: GeneratedPairs, parts: tuple[QPart, 
 
 
 def flag_few_terms(row: Estimate, interval: CrossFitInterval) -> Estimate:
-    """The row, flagged `few_terms` when its interval's degrees of freedom are under `FEW_TERMS_DF`."""
-    if interval.df < FEW_TERMS_DF:
-        return row.with_flags(FEW_TERMS, note=FEW_TERMS_NOTE.format(df=interval.df))
+    """The row, flagged `few_terms` when its interval's pair part has under `FEW_TERMS_DF` degrees of freedom."""
+    if interval.few_terms:
+        return row.with_flags(FEW_TERMS, note=FEW_TERMS_NOTE.format(df=interval.pairs_df))
     return row
 
 

@@ -20,9 +20,10 @@ from scipy.special import ndtri, stdtrit  # the quantiles scipy.stats' norm and 
 
 LEVEL = 0.95
 Z95 = float(ndtri(0.5 + LEVEL / 2))
-# Below this many degrees of freedom a cross-fitted interval rests on a few large per-pair terms (rare misses,
-# about df/2 of them): the mean and its stderr then move together, and value ± t·stderr covers less than 95%
-# however t is chosen (docs/trust.md). Such a row is flagged; more pairs (`--samples`) raise its df.
+# Below this many degrees of freedom in its pair part, a cross-fitted interval rests on a few large per-pair terms
+# (rare misses, about df/2 of them): the mean and its stderr then move together, and value ± t·stderr covers less
+# than 95% however t is chosen (docs/trust.md). Such a row is flagged; more pairs (`--samples`) raise that df. (Few
+# degrees of freedom in the fitting part, F − 1 of them, are another matter: the t quantile covers those.)
 FEW_TERMS_DF = 20.0
 FEW_TERMS = "few_terms"
 FEW_TERMS_NOTE = (
@@ -72,12 +73,18 @@ class CrossFitInterval(Interval):
     """An Interval with the variance parts of `crossfit_interval` (variances of the mean): `pairs`,
     of drawing the pairs given the images; `q_fit`, of fitting the F Qs; stderr² = pairs + q_fit.
     `images` (U, the pair variance had the images too been drawn afresh) and `folds` (SD²(fold
-    values)/F) are kept for comparison."""
+    values)/F) are kept for comparison; `pairs_df` is the degrees of freedom of `pairs` alone."""
 
     pairs: float = math.nan
     q_fit: float = math.nan
     images: float = math.nan
     folds: float = math.nan
+    pairs_df: float = math.inf
+
+    @property
+    def few_terms(self) -> bool:
+        """True when the pair part rests on a few large terms (`FEW_TERMS_DF`)."""
+        return self.pairs_df < FEW_TERMS_DF
 
 
 def _cluster_ids(owner: np.ndarray) -> np.ndarray:
@@ -144,8 +151,9 @@ def crossfit_interval(
     variance = pairs + q_fit
     noise = q_fit**2 * q_noise / 2 + pairs_noise / 2  # Welch–Satterthwaite: Σ part² / df_part
     df = variance**2 / noise if noise > 0 and math.isfinite(noise) else math.inf
+    pairs_df = 2 * pairs**2 / pairs_noise if pairs_noise > 0 and math.isfinite(pairs_noise) else math.inf
     stderr = max(math.sqrt(variance), floor) if math.isfinite(variance) else math.nan
-    return CrossFitInterval(value, stderr, df, pairs=pairs, q_fit=q_fit, images=images, folds=folds)
+    return CrossFitInterval(value, stderr, df, pairs=pairs, q_fit=q_fit, images=images, folds=folds, pairs_df=pairs_df)
 
 
 class HasValue(Protocol):
