@@ -18,6 +18,7 @@ from test_intervals import SMALL, template_model
 from vmieval.estimators import MIConfig, q_bound
 from vmieval.estimators.config import PLAN_PREFIX
 from vmieval.estimators.decoder.crossfit import crossfit_q_bound
+from vmieval.estimators.decoder.pairs import generate_pairs
 from vmieval.estimators.decoder.plan import fit_pairs, plan_line
 from vmieval.estimators.decoder.policy import front_pool, resolve_policy
 from vmieval.estimators.decoder.qnet import QNetwork, QPart
@@ -55,6 +56,19 @@ def test_pooled_front_end_is_a_fixed_function_of_x_hat(checkerboard: bool, expec
     assert ba.params["front"] == "avgpool2" and front_pool((1, SIDE, SIDE), "auto") == 2
     assert abs(ba.value - expected) < 0.03 + 3 * ba.stderr, ba
     assert ba.value <= math.log(2) + 3 * ba.stderr  # below the true I(c; x_hat) = log 2 either way
+
+
+def test_pairs_pooled_as_decoded_are_the_pooled_pairs() -> None:
+    """The bound's pairs go through Q's pooling front as they are decoded (`transform`), so 64x64 images are
+    never all held at full size: the same codes, and exactly the pooling of the full-size pairs."""
+    model = pattern_model(checkerboard=False)
+    target, policy = parse_target("c", model.spec), resolve_policy(MIConfig(), (1, SIDE, SIDE), torch.device("cpu"))
+    full = generate_pairs(model, target, "prior", 300, torch.Generator().manual_seed(1), batch_size=128)
+    pooled = generate_pairs(model, target, "prior", 300, torch.Generator().manual_seed(1), batch_size=128,
+                            transform=policy.front)  # fmt: skip
+    assert pooled.x_hat.shape == (300, 1, SIDE // 2, SIDE // 2) and torch.equal(pooled.codes[0], full.codes[0])
+    assert torch.equal(pooled.x_hat, torch.nn.AvgPool2d(2, ceil_mode=True)(full.x_hat))
+    assert policy.on_pooled().pool == 1 and policy.on_pooled().params() == {**policy.params(), "front": "full"}
 
 
 def test_policy_resolution_and_q_state_keys() -> None:

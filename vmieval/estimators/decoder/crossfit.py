@@ -242,9 +242,11 @@ def crossfit_q_bound(
     t0 = time.perf_counter()
     n_fresh = fresh_count(config.samples, folds, batch)
     on_batch = (lambda done, total: progress("pairs", done, total)) if progress is not None else None
+    policy = resolve_policy(config, tuple(spec.observation_shape), model.device)
     made = generate_pairs(
-        model, target, config.codes, config.samples + n_fresh, generator, posterior, on_batch=on_batch
-    )
+        model, target, config.codes, config.samples + n_fresh, generator, posterior, on_batch=on_batch,
+        transform=policy.front,
+    )  # fmt: skip
     made = replace(made, log_marginal=code_log_marginal(encoded, spec, target, made.codes, config.chunk))
     pairs, fresh_pairs = made.select(slice(0, config.samples)), made.select(slice(config.samples, None))
     fold_of = assign_folds(pairs.owner, folds, generator)
@@ -253,11 +255,10 @@ def crossfit_q_bound(
     seconds["generate"] = time.perf_counter() - t0
 
     parts = q_parts(spec, target)
-    policy = resolve_policy(config, tuple(pairs.x_hat.shape[1:]), pairs.x_hat.device)
-    plan = plan_line(config, folds, seconds_per_pair(pairs, parts, config, policy))
+    plan = plan_line(config, folds, seconds_per_pair(pairs, parts, config, policy.on_pooled()))
     if progress is not None:
         progress(plan, 1, 1)
-    fits = fit_folds(pairs, fold_of, folds, parts, config, generator, progress, policy)
+    fits = fit_folds(pairs, fold_of, folds, parts, config, generator, progress, policy.on_pooled())
     seconds["fit"] = sum(f.curve.seconds for f in fits)
     t1 = time.perf_counter()
     if progress is not None:

@@ -64,9 +64,11 @@ def generate_pairs(
     posterior: Posterior | None = None,
     batch_size: int = DECODE_BATCH,
     on_batch: Callable[[int, int], None] | None = None,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> GeneratedPairs:
     """Draw `n_samples` codes (from `posterior`, the encoded dataset, or from the prior) and decode them;
-    `on_batch(done, total)` after every decoder call."""
+    `on_batch(done, total)` after every decoder call. `transform`, a fixed function of x_hat (Q's pooling
+    front, `FitPolicy.front`), is applied to each decoded batch, so only what Q reads is stored."""
     spec = model.spec
     if codes == "posterior":
         if posterior is None:
@@ -83,7 +85,8 @@ def generate_pairs(
             latent = posterior.index(rows).sample(generator)
         else:
             latent = sample_prior(spec, rows.shape[0], generator)
-        x_parts.append(model.decode_mean(concat_latent(spec, latent)))
+        x_hat = model.decode_mean(concat_latent(spec, latent))
+        x_parts.append(transform(x_hat) if transform is not None else x_hat)
         values = target_values(spec, target, latent)
         code_parts.append([v.argmax(dim=1) if cat else v for v, cat in zip(values, categorical, strict=True)])
         if on_batch is not None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 
 from vmieval.estimators.config import MIConfig
 
@@ -47,6 +48,16 @@ class FitPolicy:
     precision: str
     pool: int
     optimiser: str
+
+    def front(self, x: torch.Tensor) -> torch.Tensor:
+        """Images [B, C, H, W] as Q's front end reads them: average-pooled by `pool` (QNetwork's pooling, the
+        same arithmetic), so pairs pooled as they are decoded need a Q without a front (`on_pooled`)."""
+        return F.avg_pool2d(x, self.pool, ceil_mode=True) if self.pool > 1 else x
+
+    def on_pooled(self) -> FitPolicy:
+        """The policy that builds Q for pairs already through `front` (no pooling of its own); the rows still
+        record this policy's front end."""
+        return replace(self, pool=1)
 
     def adam(self, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, fused=self.optimiser == "adam-fused" or None)

@@ -45,17 +45,19 @@ def q_bound(
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     on_batch = (lambda done, total: progress("pairs", done, total)) if progress is not None else None
-    pairs = generate_pairs(model, target, config.codes, config.samples, generator, posterior, on_batch=on_batch)
+    policy = resolve_policy(config, tuple(spec.observation_shape), model.device)
+    pairs = generate_pairs(
+        model, target, config.codes, config.samples, generator, posterior, on_batch=on_batch, transform=policy.front
+    )
     n_fit, n_val, n_test = config.split_sizes()
     fit, val = pairs.select(slice(0, n_fit)), pairs.select(slice(n_fit, n_fit + n_val))
     test = pairs.select(slice(n_fit + n_val, None))
     seconds["generate"] = time.perf_counter() - t0
 
     parts = q_parts(spec, target)
-    policy = resolve_policy(config, tuple(pairs.x_hat.shape[1:]), pairs.x_hat.device)
     if progress is not None:
-        progress(plan_line(config, 1, seconds_per_pair(pairs, parts, config, policy)), 1, 1)
-    q, curve = fit_q(fit, val, parts, config, generator, epoch_progress(progress, "Q fit"), policy)
+        progress(plan_line(config, 1, seconds_per_pair(pairs, parts, config, policy.on_pooled())), 1, 1)
+    q, curve = fit_q(fit, val, parts, config, generator, epoch_progress(progress, "Q fit"), policy.on_pooled())
     if progress is not None:
         progress("Q fit", len(curve.val_log_q), len(curve.val_log_q))
     seconds["fit"] = curve.seconds
