@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 
 from vmieval.estimators.config import MIConfig
+from vmieval.estimators.decoder.qnet import front_end
 
 MAX_SIDE = 32  # pixels a side of Q's input under the "auto" front end
 
@@ -50,9 +50,9 @@ class FitPolicy:
     optimiser: str
 
     def front(self, x: torch.Tensor) -> torch.Tensor:
-        """Images [B, C, H, W] as Q's front end reads them: average-pooled by `pool` (QNetwork's pooling, the
-        same arithmetic), so pairs pooled as they are decoded need a Q without a front (`on_pooled`)."""
-        return F.avg_pool2d(x, self.pool, ceil_mode=True) if self.pool > 1 else x
+        """Images [B, C, H, W] as Q's front end reads them: through `qnet.front_end(pool)`, the module in front
+        of QNetwork, so pairs pooled as they are decoded need a Q without a front (`on_pooled`)."""
+        return front_end(self.pool)(x)
 
     def on_pooled(self) -> FitPolicy:
         """The policy that builds Q for pairs already through `front` (no pooling of its own); the rows still

@@ -42,6 +42,12 @@ def q_parts(spec: ModelSpec, target: Target) -> tuple[QPart, ...]:
     return tuple(QPart(spec.block(p.block).kind, p.label(), part_width(spec, p)) for p in target.parts)
 
 
+def front_end(pool: int) -> nn.Module:
+    """Q's fixed front end: average pooling by `pool` (no parameters, so no state keys), or nothing. One
+    definition for Q's own front and for pairs pooled as they are decoded (`FitPolicy.front`)."""
+    return nn.AvgPool2d(pool, ceil_mode=True) if pool > 1 else nn.Identity()
+
+
 class QNetwork(nn.Module):
     def __init__(
         self,
@@ -55,7 +61,7 @@ class QNetwork(nn.Module):
         super().__init__()
         self.parts = parts
         self.bf16 = bf16
-        self.front = nn.AvgPool2d(pool, ceil_mode=True) if pool > 1 else nn.Identity()  # no state: keys unchanged
+        self.front = front_end(pool)
         c, h, w = observation_shape
         h, w = math.ceil(h / pool), math.ceil(w / pool)
         out = sum(p.output_width for p in parts)
